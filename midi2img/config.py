@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 #: Environment variable naming the folder with the shared datasets (GTZAN, EMOPIA, VGMIDI, audio).
@@ -40,10 +41,10 @@ def quiet_libraries() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # music21 writes its scratch files to the temp folder unless told otherwise.
     os.environ.setdefault("MUSIC21_SCRATCH", tempfile.gettempdir())
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     for name in ("tensorflow", "absl", "basic_pitch", "root", "h5py", "numba", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
     _QUIET = True

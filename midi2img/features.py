@@ -209,8 +209,42 @@ def tempo_from_onset_envelope(env: np.ndarray, *, sr: int = 22050, hop_length: i
 
     if env.size < 8 or not np.any(env > 0):
         return 120.0
-    tempo = librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop_length)
-    return float(np.clip(tempo[0], 30.0, 300.0))
+    tempo = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop_length)[0])
+    return float(np.clip(refine_tempo(env, tempo, sr=sr, hop_length=hop_length), 30.0, 300.0))
+
+
+def refine_tempo(env: np.ndarray, tempo_bpm: float, *, sr: int = 22050, hop_length: int = 512,
+                 multiples: int = 4) -> float:
+    """Sharpen a tempo estimate beyond the frame grid.
+
+    librosa's estimate is quantised to whole autocorrelation lags (at 512-sample hops, 120 BPM
+    falls between lags 21 and 22: 123.0 and 117.5 BPM). This finds the autocorrelation peak
+    near each of the first ``multiples`` multiples of the beat lag, interpolates each with a
+    parabola, and averages the implied beat periods.
+    """
+    import librosa
+
+    x = env - env.mean()
+    ac = librosa.autocorrelate(x)
+    lag0 = 60.0 * sr / (hop_length * tempo_bpm)
+    periods, weights = [], []
+    for m in range(1, multiples + 1):
+        centre = m * lag0
+        lo, hi = int(np.floor(centre * 0.94)), int(np.ceil(centre * 1.06))
+        if hi + 1 >= ac.size or lo < 1:
+            break
+        k = lo + int(np.argmax(ac[lo: hi + 1]))
+        a, b, c = ac[k - 1], ac[k], ac[k + 1]
+        denom = a - 2 * b + c
+        delta = 0.5 * (a - c) / denom if denom < 0 else 0.0
+        if b <= 0:
+            continue
+        periods.append((k + float(np.clip(delta, -0.5, 0.5))) / m)
+        weights.append(b * m)
+    if not periods:
+        return tempo_bpm
+    lag = float(np.average(periods, weights=weights))
+    return 60.0 * sr / (hop_length * lag)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,248 @@
+"""The analysis pipeline: a track (audio or MIDI) to features, keywords and a prompt.
+
+One pass over the audio, in segments of about 30 s, feeds every audio stage at once (Basic Pitch,
+the onset envelope for tempo, the genre network's windows), so memory stays bounded for long
+recordings and the file is decoded only once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from midi2img import __version__
+from midi2img.audio import SILENCE_PEAK, iter_blocks, iter_segments, probe
+from midi2img.errors import InputError
+from midi2img.features import SymbolicFeatures, extract, tempo_from_onset_envelope
+from midi2img.genre import GenrePrediction
+from midi2img.mood import AffectEstimate
+from midi2img.notes import Notes, read_midi
+from midi2img.prompt import Prompt, build_prompt
+from midi2img.rules import Keyword, apply_rules, genre_decision
+from midi2img.transcribe import (
+    SEGMENT_PAD_SAMPLES,
+    SEGMENT_SAMPLES,
+    StreamingTranscriber,
+    TranscriptionOptions,
+)
+
+ONSET_HOP = 512
+#: Called as ``progress(done_s, total_s)`` while audio is processed.
+ProgressFn = Callable[[float, float], None]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Settings of one analysis run."""
+
+    transcription: TranscriptionOptions = field(default_factory=TranscriptionOptions)
+    style: str | None = None
+    use_genre: bool = True
+    use_affect: bool = True
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything known about a track; :meth:`to_dict` gives the JSON contract."""
+
+    source: str
+    input_kind: str
+    features: SymbolicFeatures
+    notes: Notes
+    keywords: tuple[Keyword, ...]
+    prompt: Prompt
+    genre: GenrePrediction | None = None
+    affect: AffectEstimate | None = None
+    omitted: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    content_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The analysis contract of CONVENTIONS.md (plus a few extra keys)."""
+        f = self.features
+        d: dict[str, Any] = {
+            "source": self.source,
+            "input_kind": self.input_kind,
+            "duration_s": round(f.duration_s, 3),
+            "tempo_bpm": round(f.tempo_bpm, 2),
+            "tempo_source": f.tempo_source,
+            "key": f.key.label,
+            "key_confidence": round(f.key.confidence, 4),
+            "key_clarity": round(f.key.clarity, 4),
+            "chords": [{"start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3),
+                        "label": c.label} for c in f.chords],
+            "progression": list(f.progression),
+            "notes": {
+                "count": f.note_count,
+                "density_per_s": round(f.density_per_s, 4),
+                "pitch_low": f.pitch_low,
+                "pitch_high": f.pitch_high,
+                "pitch_median": f.pitch_median,
+                "mean_velocity": round(f.mean_velocity, 2),
+                "velocity_std": round(f.velocity_std, 2),
+                "articulation": round(f.articulation, 4),
+                "polyphony": round(f.polyphony, 4),
+                "bass_ratio": round(f.bass_ratio, 4),
+                "treble_ratio": round(f.treble_ratio, 4),
+            },
+            "harmony": {
+                "major_chord_ratio": round(f.major_chord_ratio, 4),
+                "minor_chord_ratio": round(f.minor_chord_ratio, 4),
+                "dissonance": round(f.dissonance, 4),
+                "chord_change_rate_per_s": round(f.chord_change_rate_per_s, 4),
+            },
+        }
+        if self.genre is not None:
+            d["genre"] = {**self.genre.to_dict(), "decision": genre_decision(self.genre)}
+        if self.affect is not None:
+            d["affect"] = self.affect.to_dict()
+        d.update({
+            "keywords": [k.to_dict() for k in self.keywords],
+            "prompt": self.prompt.positive,
+            "negative_prompt": self.prompt.negative,
+            "style": self.prompt.style,
+            "prompt_tokens": self.prompt.tokens,
+            "omitted": dict(self.omitted),
+            "content_hash": self.content_hash,
+            "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
+            "versions": versions(),
+        })
+        return d
+
+
+def versions() -> dict[str, Any]:
+    """Versions of midi2img and of the models it used."""
+    import importlib.metadata as md
+
+    from midi2img import genre, mood
+
+    def ver(pkg: str) -> str | None:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return None
+
+    models: dict[str, Any] = {"transcription": f"basic-pitch {ver('basic-pitch')} icassp_2022"}
+    for name, mod in (("genre", genre), ("affect", mood)):
+        models[name] = getattr(mod, "MODEL_VERSION", None)
+    return {"midi2img": __version__, "models": models}
+
+
+class _AudioPass:
+    """Per-segment consumers of the single pass over the audio."""
+
+    def __init__(self, options: AnalysisOptions, genre_scorer: Any) -> None:
+        self.transcriber = StreamingTranscriber(options.transcription)
+        self.genre_scorer = genre_scorer
+        self.genre_rows: list[np.ndarray] = []
+        self.envelopes: list[np.ndarray] = []
+        self.peak = 0.0
+        self.hash = hashlib.sha256()
+        self.t_transcribe = self.t_tempo = self.t_genre = 0.0
+
+    def feed(self, seg: Any) -> None:
+        import librosa
+
+        core = seg.core
+        self.peak = max(self.peak, float(np.max(np.abs(core))) if core.size else 0.0)
+        self.hash.update(np.round(core[::64] * 1000).astype(np.int16).tobytes())
+        t0 = time.perf_counter()
+        self.transcriber.feed(seg)
+        t1 = time.perf_counter()
+        env = librosa.onset.onset_strength(y=seg.samples, sr=seg.sr, hop_length=ONSET_HOP)
+        a = int(round((seg.core_start_s - seg.start_s) * seg.sr / ONSET_HOP))
+        b = a + int(round((seg.core_end_s - seg.core_start_s) * seg.sr / ONSET_HOP))
+        self.envelopes.append(env[a:b])
+        t2 = time.perf_counter()
+        if self.genre_scorer is not None and core.size >= seg.sr * 3:
+            self.genre_rows.append(self.genre_scorer.window_features(core, seg.sr))
+        t3 = time.perf_counter()
+        self.t_transcribe += t1 - t0
+        self.t_tempo += t2 - t1
+        self.t_genre += t3 - t2
+
+
+def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
+                  progress: ProgressFn | None = None) -> Analysis:
+    """Analyse one track: audio (transcribed with Basic Pitch) or a ``.mid``/``.midi`` file.
+
+    Raises:
+        InputError: the file is missing, empty, not audio/MIDI, too short, silent, or has no
+            notes.
+    """
+    from midi2img import genre as genre_mod
+    from midi2img import mood as mood_mod
+    from midi2img.audio import is_midi
+
+    opts = options or AnalysisOptions()
+    p = Path(path)
+    timings: dict[str, float] = {}
+    omitted: dict[str, str] = {}
+    genre_pred: GenrePrediction | None = None
+    t_start = time.perf_counter()
+    if is_midi(p):
+        notes = read_midi(p)
+        if not len(notes):
+            raise InputError(f"{p}: the MIDI file has no pitched notes")
+        timings["read_midi"] = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        feats = extract(notes)
+        timings["features"] = time.perf_counter() - t0
+        kind = "midi"
+        content_hash = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        if opts.use_genre:
+            omitted["genre"] = "MIDI input has no audio to score with the GTZAN genre network"
+    else:
+        info = probe(p)
+        scorer = genre_mod.load_default() if opts.use_genre else None
+        if opts.use_genre and scorer is None:
+            omitted["genre"] = "no genre model is shipped with this installation"
+        ap = _AudioPass(opts, scorer)
+        for seg in iter_segments(iter_blocks(info), core_samples=SEGMENT_SAMPLES,
+                                 pad_samples=SEGMENT_PAD_SAMPLES):
+            ap.feed(seg)
+            if progress is not None:
+                progress(min(seg.core_end_s, info.duration_s), info.duration_s)
+        timings.update(transcribe=ap.t_transcribe, onset_envelope=ap.t_tempo,
+                       genre_features=ap.t_genre)
+        if ap.peak < SILENCE_PEAK:
+            raise InputError(f"{p}: the recording is silent (peak level below -60 dBFS)")
+        notes = ap.transcriber.notes()
+        if not len(notes):
+            raise InputError(f"{p}: no notes could be transcribed from the recording")
+        t0 = time.perf_counter()
+        tempo = tempo_from_onset_envelope(np.concatenate(ap.envelopes), hop_length=ONSET_HOP)
+        timings["tempo"] = time.perf_counter() - t0 + ap.t_tempo
+        t0 = time.perf_counter()
+        feats = extract(notes, duration_s=info.duration_s, tempo_bpm=tempo,
+                        tempo_source="audio")
+        timings["features"] = time.perf_counter() - t0
+        if scorer is not None and ap.genre_rows:
+            t0 = time.perf_counter()
+            genre_pred = scorer.predict(np.stack(ap.genre_rows))
+            timings["genre"] = time.perf_counter() - t0 + ap.t_genre
+        kind = "audio"
+        content_hash = ap.hash.hexdigest()[:16]
+
+    affect: AffectEstimate | None = None
+    if opts.use_affect:
+        model = mood_mod.load_default()
+        if model is None:
+            omitted["affect"] = "no valence-arousal model is shipped with this installation"
+        else:
+            t0 = time.perf_counter()
+            affect = model.predict(notes, feats)
+            timings["affect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    keywords = apply_rules(feats.flat(), genre=genre_pred, affect=affect)
+    prompt = build_prompt(keywords, style=opts.style)
+    timings["keywords_prompt"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    return Analysis(str(p), kind, feats, notes, tuple(keywords), prompt, genre_pred, affect,
+                    omitted, timings, content_hash)

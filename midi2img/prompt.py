@@ -1,0 +1,137 @@
+"""Templater: keywords to a positive and a negative Stable Diffusion prompt.
+
+Styles are data (``keywords/styles.toml``). The result is deterministic and fits CLIP's
+77-token window (75 tokens between the start and end markers), measured with CLIP's own BPE
+tokenizer (shipped in ``midi2img.models/clip_tokenizer``); the heaviest keywords are kept first.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from midi2img.errors import InputError, Midi2ImgError
+from midi2img.rules import KINDS, Keyword
+
+#: CLIP's context length, start and end markers included.
+CLIP_MAX_TOKENS = 77
+
+
+@dataclass(frozen=True)
+class Style:
+    """A named prompt style."""
+
+    name: str
+    lead: str
+    order: tuple[str, ...]
+    tail: str
+    negative: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt pair and what went into it.
+
+    Attributes:
+        positive: The prompt.
+        negative: The negative prompt.
+        style: Name of the style used.
+        used: Keywords that made it into the prompt, heaviest first.
+        dropped: Keywords left out to respect the token budget.
+        tokens: CLIP tokens in ``positive`` (markers included).
+    """
+
+    positive: str
+    negative: str
+    style: str
+    used: tuple[str, ...]
+    dropped: tuple[str, ...]
+    tokens: int
+
+    def __post_init__(self) -> None:
+        if self.tokens > CLIP_MAX_TOKENS:
+            raise ValueError(f"prompt has {self.tokens} tokens, over CLIP's {CLIP_MAX_TOKENS}")
+
+
+@lru_cache(maxsize=1)
+def _styles() -> tuple[str, dict[str, Style]]:
+    text = (resources.files("midi2img.keywords") / "styles.toml").read_text(encoding="utf-8")
+    data: dict[str, Any] = tomllib.loads(text)
+    styles = {}
+    for name, raw in data.get("style", {}).items():
+        order = tuple(raw.get("order", KINDS))
+        if set(order) - set(KINDS):
+            raise Midi2ImgError(f"styles: {name} orders unknown kinds {set(order) - set(KINDS)}")
+        styles[name] = Style(name, raw["lead"], order, raw.get("tail", ""), raw["negative"])
+    default = data.get("default", "painting")
+    if default not in styles:
+        raise Midi2ImgError(f"styles: default style {default!r} is not defined")
+    return default, styles
+
+
+def style_names() -> list[str]:
+    """Names of the styles defined in ``keywords/styles.toml``."""
+    return sorted(_styles()[1])
+
+
+def get_style(name: str | None = None) -> Style:
+    """A style by name (the default one when ``name`` is None)."""
+    default, styles = _styles()
+    key = name or default
+    if key not in styles:
+        raise InputError(f"unknown style {key!r}; choose one of: {', '.join(sorted(styles))}")
+    return styles[key]
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    path = resources.files("midi2img.models") / "clip_tokenizer" / "tokenizer.json"
+    return Tokenizer.from_str(path.read_text(encoding="utf-8"))
+
+
+def count_tokens(text: str) -> int:
+    """CLIP tokens in ``text``, start and end markers included."""
+    return len(_tokenizer().encode(text).ids)
+
+
+def _assemble(style: Style, chosen: Sequence[Keyword]) -> str:
+    rank = {k: i for i, k in enumerate(style.order)}
+    ordered = sorted(enumerate(chosen), key=lambda ik: (rank.get(ik[1].kind, len(rank)), ik[0]))
+    parts = [style.lead] + [kw.keyword for _, kw in ordered]
+    if style.tail:
+        parts.append(style.tail)
+    return ", ".join(parts)
+
+
+def build_prompt(keywords: Sequence[Keyword], *, style: str | None = None,
+                 max_tokens: int = CLIP_MAX_TOKENS) -> Prompt:
+    """Build the prompt pair from keywords (already sorted heaviest first).
+
+    Keywords are taken heaviest first; one that would push the prompt past ``max_tokens``
+    is dropped and the next lighter one is tried. Keywords are then placed in the style's
+    kind order, heavier first within a kind.
+    """
+    st = get_style(style)
+    ranked = sorted(keywords, key=lambda k: (-k.weight, k.keyword))
+    chosen: list[Keyword] = []
+    dropped: list[str] = []
+    for kw in ranked:
+        if count_tokens(_assemble(st, [*chosen, kw])) <= max_tokens:
+            chosen.append(kw)
+        else:
+            dropped.append(kw.keyword)
+    text = _assemble(st, chosen)
+    n = count_tokens(text)
+    if n > max_tokens:  # the style's own words are over budget: cut the tail word by word
+        words = text.split(" ")
+        while words and count_tokens(" ".join(words)) > max_tokens:
+            words.pop()
+        text = " ".join(words).rstrip(",")
+        n = count_tokens(text)
+    return Prompt(text, st.negative, st.name, tuple(k.keyword for k in chosen), tuple(dropped), n)
