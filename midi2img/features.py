@@ -36,7 +36,7 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
 }
 # Prior preference for each quality (triads first): a four-note chord must explain clearly more
 # of the pitch content than its triad before it is chosen.
-_QUALITY_PRIOR = {"maj": 0.0, "min": 0.0, "7": -0.06, "maj7": -0.06, "min7": -0.06,
+_QUALITY_PRIOR = {"maj": 0.0, "min": 0.0, "7": -0.035, "maj7": -0.035, "min7": -0.035,
                   "dim": -0.08, "hdim7": -0.10, "aug": -0.15, "sus4": -0.12}
 _MAJORISH = {"maj", "7", "maj7", "aug", "sus4"}
 _MINORISH = {"min", "min7", "dim", "hdim7"}
@@ -339,6 +339,9 @@ def _viterbi(obs: np.ndarray, *, switch_penalty: float) -> list[int]:
 _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII")
 _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
+# Minor's raised 6th and 7th (melodic/harmonic minor): the raised 7th is the leading tone, written
+# without an accidental (vii°), the raised 6th as #vi.
+_MINOR_RAISED = {9: (5, "#"), 11: (6, "")}
 
 
 def roman_numeral(label: str, key: KeyEstimate) -> str:
@@ -351,6 +354,8 @@ def roman_numeral(label: str, key: KeyEstimate) -> str:
     scale = _MAJOR_SCALE if key.mode == "major" else _MINOR_SCALE
     if interval in scale:
         degree, accidental = scale.index(interval), ""
+    elif key.mode == "minor" and interval in _MINOR_RAISED:
+        degree, accidental = _MINOR_RAISED[interval]
     elif (interval + 1) % 12 in scale:
         degree, accidental = scale.index((interval + 1) % 12), "b"
     else:

@@ -1,0 +1,120 @@
+"""Symbolic features on MIDI built in memory (no audio, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from midi2img import features
+from midi2img.features import KeyEstimate, extract, roman_numeral
+from midi2img.notes import Notes, notes_from_pretty_midi
+
+
+def _chords(progression: list[tuple[int, ...]], *, beat_s: float = 0.5, fill: float = 0.95,
+            velocity: int = 80, beats_per_chord: int = 4) -> Notes:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=60 / beat_s)
+    inst = pretty_midi.Instrument(0)
+    for i, chord in enumerate(progression):
+        for b in range(beats_per_chord):
+            t = (i * beats_per_chord + b) * beat_s
+            for p in chord:
+                inst.notes.append(pretty_midi.Note(velocity, p, t, t + fill * beat_s))
+    pm.instruments.append(inst)
+    return notes_from_pretty_midi(pm, tempo_bpm=60 / beat_s)
+
+
+A_MINOR = [(45, 57, 60, 64), (50, 57, 62, 65), (40, 56, 59, 64), (45, 57, 60, 64)]  # i iv V i
+C_MAJOR = [(48, 60, 64, 67), (43, 59, 62, 67), (45, 60, 64, 69), (41, 60, 65, 69)]  # I V vi IV
+
+
+def test_key_major_and_minor() -> None:
+    assert features.estimate_key(_chords(C_MAJOR * 2)).label == "C major"
+    minor = features.estimate_key(_chords(A_MINOR * 2))
+    assert minor.label == "A minor" and minor.mode == "minor"
+
+
+def test_key_follows_transposition() -> None:
+    up = _chords([tuple(p + 2 for p in c) for c in C_MAJOR] * 2)
+    assert features.estimate_key(up).label == "D major"
+
+
+def test_chords_and_roman_numerals_in_minor() -> None:
+    f = extract(_chords(A_MINOR * 2))
+    labels = [c.label for c in f.chords]
+    assert labels[:4] == ["A:min", "D:min", "E:maj", "A:min"]
+    assert list(f.progression[:3]) == ["i", "iv", "V"]
+    assert f.tempo_bpm == 120.0 and f.tempo_source == "midi"
+
+
+@pytest.mark.parametrize(("label", "key", "expected"), [
+    ("G:maj", KeyEstimate("C major", 0, "major", 1, 1), "V"),
+    ("A:min", KeyEstimate("C major", 0, "major", 1, 1), "vi"),
+    ("Bb:maj", KeyEstimate("C major", 0, "major", 1, 1), "bVII"),
+    ("G:7", KeyEstimate("C major", 0, "major", 1, 1), "V7"),
+    ("B:dim", KeyEstimate("C major", 0, "major", 1, 1), "vii°"),
+    ("C:maj", KeyEstimate("A minor", 9, "minor", 1, 1), "III"),
+    ("E:maj", KeyEstimate("A minor", 9, "minor", 1, 1), "V"),
+    ("F#:hdim7", KeyEstimate("A minor", 9, "minor", 1, 1), "#viø7"),
+    ("N", KeyEstimate("A minor", 9, "minor", 1, 1), "N"),
+])
+def test_roman_numeral(label: str, key: KeyEstimate, expected: str) -> None:
+    assert roman_numeral(label, key) == expected
+
+
+def test_seventh_chords_are_recognised() -> None:
+    g7 = [(43, 59, 62, 65, 67)]
+    f = extract(_chords(g7 * 2))
+    assert f.chords[0].label == "G:7"
+
+
+def test_articulation_staccato_vs_legato() -> None:
+    stacc = features.articulation(_chords(C_MAJOR, fill=0.3))
+    leg = features.articulation(_chords(C_MAJOR, fill=1.0))
+    assert stacc == pytest.approx(0.3, abs=0.02)
+    assert leg == pytest.approx(1.0, abs=0.02)
+
+
+def test_polyphony_register_and_dynamics() -> None:
+    f = extract(_chords(C_MAJOR, velocity=100))
+    assert f.polyphony == pytest.approx(4.0, abs=0.3)
+    assert f.mean_velocity == 100
+    assert f.pitch_low == 41 and f.pitch_high == 69
+    # three of the four bass notes (G2, A2, F2) lie below C3; C3 itself does not
+    assert f.bass_ratio == pytest.approx(3 / 16, abs=0.01)
+    assert f.treble_ratio == 0.0
+
+
+def test_dissonance_orders_consonant_below_clusters() -> None:
+    consonant = features.dissonance(_chords([(60, 64, 67)]))
+    cluster = features.dissonance(_chords([(60, 61, 62, 63)]))
+    assert consonant == 0.0
+    assert cluster > 0.6
+
+
+def test_tempo_estimated_from_onsets_when_midi_states_none() -> None:
+    n = _chords(C_MAJOR * 4, beat_s=60 / 96)
+    unstated = Notes.from_arrays(n.onset_s, n.offset_s, n.midi_pitch, n.velocity, None)
+    f = extract(unstated)
+    assert f.tempo_source == "notes"
+    assert abs(f.tempo_bpm - 96) / 96 < 0.02
+
+
+def test_refine_tempo_beats_the_lag_grid() -> None:
+    sr, hop = 22050, 512
+    env = np.zeros(4000)
+    period = 60 / 120 * sr / hop  # 21.53 frames
+    env[np.round(np.arange(0, 4000 - 1, period)).astype(int)] = 1.0
+    assert abs(features.refine_tempo(env, 117.45, sr=sr, hop_length=hop) - 120) < 0.5
+
+
+def test_notes_record_validates() -> None:
+    with pytest.raises(ValueError):
+        Notes.from_arrays(np.array([1.0]), np.array([0.5]), np.array([60]), np.array([80]))
+    with pytest.raises(ValueError):
+        Notes.from_arrays(np.array([0.0]), np.array([0.5]), np.array([130]), np.array([80]))
+
+
+def test_empty_notes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        extract(Notes.empty())

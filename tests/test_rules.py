@@ -1,0 +1,126 @@
+"""Keyword rules: each keyword carries its evidence; genre and affect enter as specified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from midi2img.genre import GTZAN_GENRES, GenrePrediction
+from midi2img.mood import AffectEstimate, quadrant_of, quadrant_targets
+from midi2img.rules import apply_rules, default_rules, genre_decision
+
+BASE = {"mode": "major", "key_confidence": 0.9, "tempo_bpm": 100.0, "pitch_median": 64.0,
+        "mean_velocity": 70.0, "velocity_std": 5.0, "articulation": 0.7, "density_per_s": 4.0,
+        "polyphony": 2.5, "bass_ratio": 0.1, "treble_ratio": 0.1, "dissonance": 0.2,
+        "chord_change_rate_per_s": 0.5}
+
+
+def _kw(features: dict, **kw) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {k.keyword: k for k in apply_rules(features, **kw)}
+
+
+def test_every_rule_cites_a_source() -> None:
+    book = default_rules()
+    assert len(book.rules) >= 15
+    assert all("[" in r.source for r in book.rules)
+
+
+def test_major_vs_minor_mode() -> None:
+    major = _kw(BASE)
+    minor = _kw({**BASE, "mode": "minor"})
+    assert "bright" in major and "bright" not in minor
+    assert "melancholic" in minor and "melancholic" not in major
+    because = major["bright"].because
+    assert "mode = major" in because and "mode-major" in because and "key_confidence = 0.9" \
+        in because
+    # weight scales with the key confidence
+    assert major["bright"].weight == pytest.approx(0.9 * 0.9)
+
+
+def test_tempo_sets_arousal_words() -> None:
+    assert "calm" in _kw({**BASE, "tempo_bpm": 60.0})
+    fast = _kw({**BASE, "tempo_bpm": 170.0})
+    assert "frenetic" in fast and "tempo_bpm = 170" in fast["frenetic"].because
+
+
+def test_dynamics_articulation_register() -> None:
+    loud = _kw({**BASE, "mean_velocity": 110.0, "articulation": 0.3, "pitch_median": 80.0})
+    assert {"powerful", "playful", "airy"} <= set(loud)
+    soft = _kw({**BASE, "mean_velocity": 40.0, "articulation": 1.0, "pitch_median": 45.0})
+    assert {"gentle", "smooth", "heavy"} <= set(soft)
+
+
+def test_sorted_heaviest_first_and_deterministic() -> None:
+    a = apply_rules(BASE)
+    b = apply_rules(dict(BASE))
+    assert [k.keyword for k in a] == [k.keyword for k in b]
+    assert all(x.weight >= y.weight for x, y in zip(a, a[1:], strict=False))
+
+
+def _genre(probs: dict[str, float]) -> GenrePrediction:
+    v = np.array([probs.get(g, 0.0) for g in GTZAN_GENRES])
+    rest = (1 - v.sum()) / np.sum(v == 0)
+    v[v == 0] = rest
+    return GenrePrediction.from_probabilities(v)
+
+
+def test_confident_genre_contributes_its_keywords() -> None:
+    g = _genre({"jazz": 0.8})
+    kws = _kw(BASE, genre=g)
+    assert genre_decision(g) == "confident"
+    assert "late-night jazz club" in kws and "confident" in kws["late-night jazz club"].because
+    assert kws["late-night jazz club"].weight == pytest.approx(0.8)
+
+
+def test_uncertain_genre_blends_top_two() -> None:
+    g = _genre({"rock": 0.4, "metal": 0.35})
+    kws = _kw(BASE, genre=g)
+    assert genre_decision(g) == "blend"
+    assert "roaring stage lights" in kws and "storm over dark mountains" in kws
+    assert kws["roaring stage lights"].weight > kws["storm over dark mountains"].weight
+    assert "blend of the top two" in kws["roaring stage lights"].because
+
+
+def test_flat_genre_stays_silent() -> None:
+    g = GenrePrediction.from_probabilities(np.full(10, 0.1))
+    assert genre_decision(g) == "silent"
+    assert not any(k.rule.startswith("genre") for k in apply_rules(BASE, genre=g))
+
+
+@pytest.mark.parametrize(("v", "a", "quadrant", "words"), [
+    (0.8, 0.7, "Q1", {"joyful", "euphoric"}),
+    (-0.8, 0.7, "Q2", {"tense", "angry"}),
+    (-0.6, -0.6, "Q3", {"melancholic", "somber"}),
+    (0.7, -0.6, "Q4", {"serene", "tender"}),
+])
+def test_affect_quadrant_words(v: float, a: float, quadrant: str, words: set[str]) -> None:
+    aff = AffectEstimate(v, a)
+    assert aff.quadrant == quadrant
+    kws = {k.keyword: k for k in apply_rules(BASE, affect=aff) if k.rule.startswith("affect")}
+    assert set(kws) == words
+    strongest = max(kws.values(), key=lambda k: k.weight)
+    assert strongest.weight == pytest.approx(min(1.0, float(np.hypot(v, a))))
+    assert f"valence = {v:+.2f}" in strongest.because
+
+
+def test_affect_strength_follows_distance_from_centre() -> None:
+    weak = [k for k in apply_rules(BASE, affect=AffectEstimate(0.2, 0.1))
+            if k.keyword == "joyful"]
+    strong = [k for k in apply_rules(BASE, affect=AffectEstimate(0.8, 0.6))
+              if k.keyword == "joyful"]
+    assert weak[0].weight < strong[0].weight
+    assert not [k for k in apply_rules(BASE, affect=AffectEstimate(0.03, 0.02))
+                if k.rule.startswith("affect")]
+
+
+def test_quadrant_mapping() -> None:
+    assert quadrant_targets("Q1") == (1.0, 1.0)
+    assert quadrant_targets("Q2") == (-1.0, 1.0)
+    assert quadrant_targets("Q3") == (-1.0, -1.0)
+    assert quadrant_targets("Q4") == (1.0, -1.0)
+    assert quadrant_of(0.5, -0.5) == "Q4"
+
+
+def test_genre_record_validates() -> None:
+    with pytest.raises(ValueError):
+        GenrePrediction("jazz", {g: 0.2 for g in GTZAN_GENRES})
