@@ -7,10 +7,14 @@ entry point :func:`load_default`, which returns the scorer shipped in ``midi2img
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from midi2img.gtzan.model import GenreMLP
 
 #: The ten GTZAN genres, in the order used everywhere (alphabetical, as in the feature table).
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
@@ -71,6 +75,54 @@ class GenreScorer(Protocol):
         ...
 
 
+class GtzanScorer:
+    """The shipped GTZAN genre network behind the :class:`GenreScorer` protocol.
+
+    Features follow the GTZAN table's librosa recipe (:mod:`midi2img.gtzan.features`); the
+    network runs in numpy (:class:`midi2img.gtzan.model.GenreMLP`), so scoring never imports
+    TensorFlow. A track longer than 30 s is scored window by window and the windows'
+    probabilities are averaged.
+    """
+
+    def __init__(self, model: GenreMLP) -> None:
+        from midi2img.errors import ModelError
+
+        if set(model.labels) != set(GTZAN_GENRES):
+            raise ModelError("genre model labels are not the 10 GTZAN genres")
+        self.model = model
+        self._order = np.array([model.labels.index(g) for g in GTZAN_GENRES])
+
+    def window_features(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """The 57 table features of one (up to 30 s) mono window."""
+        from midi2img.gtzan.features import extract_features
+
+        return extract_features(audio, sr=sr)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """``(windows, 10)`` probabilities in :data:`GTZAN_GENRES` order."""
+        return self.model.predict_proba(np.atleast_2d(rows))[:, self._order]
+
+    def predict(self, rows: np.ndarray) -> GenrePrediction:
+        """Mean of the windows' probabilities as one prediction for the track."""
+        probs = self.probabilities(rows)
+        if probs.shape[0] == 0:
+            raise ValueError("no feature rows to score")
+        return GenrePrediction.from_probabilities(probs.mean(axis=0), windows=probs.shape[0])
+
+    def score_audio(self, audio: np.ndarray, sr: int) -> GenrePrediction:
+        """Score a whole mono track: 30 s windows, features, mean probabilities."""
+        from midi2img.gtzan.features import windows
+
+        rows = [self.window_features(w, sr) for w in windows(audio, sr=sr)]
+        return self.predict(np.stack(rows))
+
+
+@functools.lru_cache(maxsize=1)
 def load_default() -> GenreScorer | None:
-    """The genre scorer shipped with the package, or None when none is shipped."""
-    return None
+    """The genre scorer shipped with the package (loaded once), or None when none is shipped."""
+    from midi2img.gtzan.model import WEIGHTS_FILE, GenreMLP, shipped_model_dir
+
+    folder = shipped_model_dir()
+    if not (folder / WEIGHTS_FILE).is_file():
+        return None
+    return GtzanScorer(GenreMLP.load(folder))

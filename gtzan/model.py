@@ -1,0 +1,176 @@
+"""The genre network's forward pass in numpy: no TensorFlow at inference time.
+
+Training (:mod:`midi2img.gtzan.train`) fits an ensemble of small Keras MLPs and exports, beside
+the ``.keras`` files, one ``genre_mlp.npz`` (feature transform, scaler, every member's weights,
+the temperature) and one ``genre_mlp.json`` (label order, feature order, architecture, versions).
+Loading reads only arrays and JSON: nothing is unpickled (``np.load(allow_pickle=False)``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+
+import numpy as np
+
+from midi2img.errors import ModelError
+
+#: Package-data folder of the shipped genre model (inside ``midi2img.models``).
+GENRE_MODEL_DIR = "genre"
+#: File names inside a genre model folder.
+WEIGHTS_FILE = "genre_mlp.npz"
+META_FILE = "genre_mlp.json"
+CARD_FILE = "MODEL_CARD.md"
+#: Floor added before ``log`` to the columns the transform logs (variances and tempo).
+LOG_FLOOR = 1e-12
+
+
+def log_mask(columns: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Which feature columns enter the network as ``log(x + LOG_FLOOR)``: variances and tempo."""
+    return np.array([c.endswith("_var") or c == "tempo" for c in columns], dtype=bool)
+
+
+def transform(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Apply the fixed (unfitted) feature transform: log of the masked, non-negative columns."""
+    x = np.array(rows, dtype=np.float64, copy=True)
+    x[:, mask] = np.log(np.clip(x[:, mask], 0.0, None) + LOG_FLOOR)
+    return x
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class GenreMLP:
+    """An ensemble of ReLU MLPs with a shared input transform and scaler.
+
+    Attributes:
+        labels: Output order (the GTZAN genres).
+        columns: Input feature order.
+        log_mask: Columns logged before scaling.
+        mean: Scaler mean (after the log transform).
+        scale: Scaler standard deviation.
+        members: For each ensemble member, its ``[(W, b), ...]`` dense layers; ReLU between them,
+            the last layer gives logits.
+        temperature: Logits are divided by it before the softmax (fitted on the valid split).
+        meta: The JSON metadata (model card facts).
+    """
+
+    labels: tuple[str, ...]
+    columns: tuple[str, ...]
+    log_mask: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    members: tuple[tuple[tuple[np.ndarray, np.ndarray], ...], ...]
+    temperature: float = 1.0
+    meta: dict | None = None
+
+    def __post_init__(self) -> None:
+        n_in = len(self.columns)
+        if self.mean.shape != (n_in,) or self.scale.shape != (n_in,) or self.log_mask.shape != (
+                n_in,):
+            raise ModelError("genre model: scaler does not match the feature columns")
+        if not self.members:
+            raise ModelError("genre model: no ensemble members")
+        for layers in self.members:
+            if layers[0][0].shape[0] != n_in or layers[-1][0].shape[1] != len(self.labels):
+                raise ModelError("genre model: layer shapes do not match inputs/labels")
+        if not self.temperature > 0:
+            raise ModelError("genre model: temperature must be positive")
+
+    def scaled(self, rows: np.ndarray) -> np.ndarray:
+        """Rows as the network sees them: transformed and standardised (float32)."""
+        x = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+        if x.shape[1] != len(self.columns):
+            raise ModelError(f"genre model expects {len(self.columns)} features, got {x.shape[1]}")
+        return ((transform(x, self.log_mask) - self.mean) / self.scale).astype(np.float32)
+
+    def member_logits(self, scaled: np.ndarray) -> np.ndarray:
+        """``(members, n, labels)`` logits of already-scaled rows (float32, as Keras computes)."""
+        out = []
+        for layers in self.members:
+            h = scaled
+            for i, (w, b) in enumerate(layers):
+                h = h @ w + b
+                if i < len(layers) - 1:
+                    h = np.maximum(h, 0.0)
+            out.append(h)
+        return np.stack(out)
+
+    def combine(self, logits: np.ndarray) -> np.ndarray:
+        """Ensemble probabilities from member logits: mean of tempered softmaxes."""
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).mean(axis=0)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """``(n, labels)`` probabilities of raw feature rows (in :attr:`columns` order)."""
+        return self.combine(self.member_logits(self.scaled(rows)))
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``genre_mlp.npz`` and ``genre_mlp.json`` into ``folder``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "log_mask": self.log_mask, "mean": self.mean, "scale": self.scale,
+            "temperature": np.array(self.temperature, dtype=np.float64),
+        }
+        for m, layers in enumerate(self.members):
+            for i, (w, b) in enumerate(layers):
+                arrays[f"m{m}_w{i}"] = w
+                arrays[f"m{m}_b{i}"] = b
+        tmp = out / (WEIGHTS_FILE + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(out / WEIGHTS_FILE)
+        meta = dict(self.meta or {})
+        meta.update(labels=list(self.labels), columns=list(self.columns),
+                    members=len(self.members), layers=len(self.members[0]),
+                    temperature=self.temperature)
+        tmp_json = out / (META_FILE + ".tmp")
+        tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        tmp_json.replace(out / META_FILE)
+
+    @classmethod
+    def load(cls, folder: str | Path | Traversable) -> GenreMLP:
+        """Read a model folder written by :meth:`save` (no pickle).
+
+        Raises:
+            ModelError: files missing or inconsistent.
+        """
+        base = folder if isinstance(folder, Traversable) else Path(folder)
+        try:
+            meta = json.loads((base / META_FILE).read_text())
+            with (base / WEIGHTS_FILE).open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError as exc:
+            raise ModelError(f"genre model: {exc.filename or exc} not found in {base}") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"genre model in {base} cannot be read ({exc})") from None
+        members = []
+        for m in range(int(meta["members"])):
+            members.append(tuple((arrays[f"m{m}_w{i}"].astype(np.float32),
+                                  arrays[f"m{m}_b{i}"].astype(np.float32))
+                                 for i in range(int(meta["layers"]))))
+        return cls(tuple(meta["labels"]), tuple(meta["columns"]),
+                   arrays["log_mask"].astype(bool), arrays["mean"].astype(np.float64),
+                   arrays["scale"].astype(np.float64), tuple(members),
+                   float(arrays["temperature"]), meta)
+
+
+def shipped_model_dir() -> Traversable:
+    """The package-data folder holding the shipped genre model."""
+    return resources.files("midi2img.models") / GENRE_MODEL_DIR
+
+
+def load_shipped() -> GenreMLP:
+    """Load the shipped genre model.
+
+    Raises:
+        ModelError: when no genre model is shipped.
+    """
+    return GenreMLP.load(shipped_model_dir())
