@@ -15,6 +15,7 @@ import typer
 
 from midi2img import __version__
 from midi2img.errors import InputError, Midi2ImgError
+from midi2img.render import DEFAULT_MODEL
 
 app = typer.Typer(
     name="midi2img",
@@ -216,15 +217,59 @@ def convert(
                                           "OUT/<stem>/.")] = Path("out"),
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
     style: StyleOpt = None,
+    image: Annotated[str, typer.Option(
+        "--image", help="auto: Stable Diffusion if the model is available locally, else the "
+        "offline abstract renderer (said on stderr); sd: Stable Diffusion only (downloads the "
+        "model if needed, fails without it); abstract: offline generative art only; none: no "
+        "images.")] = "auto",
+    model: Annotated[str, typer.Option(
+        "--model", envvar="MIDI2IMG_MODEL",
+        help="Diffusers text-to-image model: a Hugging Face Hub id or a local folder (SD 1.x, "
+             "2.x, SDXL, turbo, LCM). Default stabilityai/sd-turbo: one step, 512x512, fast "
+             "on CPU.")] = DEFAULT_MODEL,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", help="Denoising steps (default: 1 for turbo models, 4 for LCM, 25 "
+        "otherwise).")] = None,
+    guidance: Annotated[float | None, typer.Option(
+        "--guidance", help="Classifier-free guidance scale (default: 0 for turbo, 1.5 for LCM, "
+        "7.5 otherwise).")] = None,
+    width: Annotated[int | None, typer.Option(
+        "--width", help="Image width, a multiple of 8 (default: the model's native size; 512 "
+        "for abstract images).")] = None,
+    height: Annotated[int | None, typer.Option(
+        "--height", help="Image height, a multiple of 8 (default as --width).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="euler, euler-a, dpm++, dpm++-karras, ddim, pndm or lcm (default: "
+        "the model's own).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Base seed (default: derived from the track's content, so the same "
+        "track gives the same image). Section i uses seed + i.")] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu. fp16 on "
+        "CUDA, fp32 elsewhere.")] = "auto",
+    attention_slicing: Annotated[bool, typer.Option(
+        "--attention-slicing", help="Compute attention in slices: less memory, a little "
+        "slower.")] = False,
+    cpu_offload: Annotated[bool, typer.Option(
+        "--cpu-offload", help="Keep sub-models on the CPU until needed (GPU memory saver).")]
+    = False,
+    no_safety_checker: Annotated[bool, typer.Option(
+        "--no-safety-checker", help="Switch off the safety checker a model ships (on by "
+        "default).")] = False,
+    segments: Annotated[str | None, typer.Option(
+        "--segments", help="Storyboard: 'auto' (sections found from changes in harmony, "
+        "rhythm, register and loudness) or N equal sections; one image per section plus "
+        "storyboard.png.")] = None,
     onset_threshold: OnsetOpt = _D.onset_threshold,
     frame_threshold: FrameOpt = _D.frame_threshold,
     min_note_length: MinLenOpt = _D.min_note_length_ms,
     min_frequency: MinFreqOpt = None,
     max_frequency: MaxFreqOpt = None,
 ) -> None:
-    """Analyse tracks and write <stem>.mid, analysis.json and prompt.txt for each."""
+    """Analyse tracks and write <stem>.mid, analysis.json, prompt.txt and <stem>.png for each."""
     from midi2img.analysis import AnalysisOptions
-    from midi2img.convert import convert_tracks
+    from midi2img.convert import convert_tracks, parse_segments
+    from midi2img.render import ImageMaker, RenderOptions
 
     try:
         from midi2img.prompt import get_style
@@ -233,10 +278,18 @@ def convert(
         opts = AnalysisOptions(_transcription_options(onset_threshold, frame_threshold,
                                                       min_note_length, min_frequency,
                                                       max_frequency), style=style)
+        seg = parse_segments(segments)
+        render_opts = RenderOptions(model=model, steps=steps, guidance=guidance, width=width,
+                                    height=height, scheduler=scheduler, seed=seed,
+                                    device=device, attention_slicing=attention_slicing,
+                                    cpu_offload=cpu_offload,
+                                    safety_checker=not no_safety_checker)
+        maker = ImageMaker(image, render_opts, warn=lambda msg: typer.echo(msg, err=True))
+        maker.prepare()  # the pipeline is loaded once here and reused for every track
     except Midi2ImgError as exc:
         raise _fail(exc) from None
     failures = convert_tracks(tracks, out_dir, opts, force=force, progress_cls=_Progress,
-                              echo=typer.echo)
+                              echo=typer.echo, images=maker, segments=seg)
     if failures:
         typer.echo(f"error: {len(failures)} of {len(tracks)} track(s) failed:", err=True)
         for path, exc in failures:

@@ -1,0 +1,545 @@
+"""Images from prompts: a Stable Diffusion pipeline (diffusers), loaded once per run.
+
+Any text-to-image pipeline that ``diffusers.AutoPipelineForText2Image`` knows (SD 1.x, 2.x, SDXL,
+the turbo and LCM models, ...) can be used, from a Hugging Face Hub id (cached by
+``huggingface_hub``, honouring ``HF_HUB_OFFLINE`` and ``HF_HOME``) or from a local folder written
+by ``save_pretrained``. torch and diffusers are imported only when a pipeline is loaded.
+
+:class:`ImageMaker` is what ``convert`` uses: it draws with Stable Diffusion, with the offline
+abstract renderer (:mod:`midi2img.art`), or with Stable Diffusion falling back to the abstract
+renderer when no model can be loaded (``--image auto``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from midi2img.errors import InputError, Midi2ImgError, ModelError
+
+#: Default model: SD-Turbo (SD 2.1 distilled by adversarial diffusion distillation). It makes a
+#: 512x512 image in a single step without classifier-free guidance, so a picture takes seconds on
+#: a CPU and well under a second on a GPU; about 5 GB to download once (fp32 weights; 2.6 GB fp16).
+#: Mind its licence (Stability AI Community License) for commercial use; any SD 1.x/2.x/SDXL id
+#: or folder can be given with ``--model`` instead.
+DEFAULT_MODEL = "stabilityai/sd-turbo"
+
+#: Named schedulers (``--scheduler``): diffusers class and extra config.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "dpm++-karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++",
+                                                     "use_karras_sigmas": True}),
+    "ddim": ("DDIMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+DEVICES = ("auto", "cuda", "mps", "cpu")
+IMAGE_MODES = ("auto", "sd", "abstract", "none")
+#: Size of the abstract images when no ``--width``/``--height`` is given.
+ABSTRACT_SIZE = 512
+SD_RENDERER = "stable-diffusion"
+
+
+def seed_from_hash(content_hash: str) -> int:
+    """A 31-bit seed derived from a track's content hash (same audio -> same seed)."""
+    digest = hashlib.sha256(f"midi2img-seed:{content_hash}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Settings of the Stable Diffusion renderer.
+
+    Attributes:
+        model: Hub id (``owner/name``) or local diffusers folder.
+        steps: Denoising steps; None picks the model's usual number (1 for turbo, 4 for LCM,
+            25 otherwise).
+        guidance: Classifier-free guidance scale; None picks 0 for turbo, 1.5 for LCM, 7.5
+            otherwise.
+        width: Image width in pixels (multiple of 8); None uses the model's native size.
+        height: Image height in pixels (multiple of 8); None uses the model's native size.
+        scheduler: A name from :data:`SCHEDULERS`; None keeps the model's own.
+        seed: Fixed base seed; None derives it from the track's content hash.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cuda``, ``mps`` or ``cpu``.
+        attention_slicing: Compute attention in slices (less memory, a little slower).
+        cpu_offload: Keep sub-models on the CPU until used (needs a GPU; saves GPU memory).
+        safety_checker: Keep the safety checker the pipeline ships (if it ships one).
+    """
+
+    model: str = DEFAULT_MODEL
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    scheduler: str | None = None
+    seed: int | None = None
+    device: str = "auto"
+    attention_slicing: bool = False
+    cpu_offload: bool = False
+    safety_checker: bool = True
+
+    def validate(self) -> None:
+        """Check every value before anything is loaded.
+
+        Raises:
+            InputError: a size that is not a positive multiple of 8, an unknown scheduler or
+                device, a non-positive number of steps, a negative guidance or seed.
+        """
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and (v < 64 or v > 4096 or v % 8):
+                raise InputError(f"--{name} {v}: image sizes must be multiples of 8 between 64 "
+                                 f"and 4096 (e.g. 512, 768, 1024)")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise InputError(f"--steps {self.steps}: must lie in 1..1000")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 50.0:
+            raise InputError(f"--guidance {self.guidance}: must lie in 0..50")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise InputError(f"unknown scheduler {self.scheduler!r}; choose one of: "
+                             f"{', '.join(SCHEDULERS)}")
+        if self.device not in DEVICES:
+            raise InputError(f"unknown device {self.device!r}; choose one of: "
+                             f"{', '.join(DEVICES)}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed {self.seed}: must be a non-negative integer")
+        if not self.model.strip():
+            raise InputError("--model is empty")
+
+    @property
+    def family(self) -> str:
+        """``turbo``, ``lcm`` or ``standard``: decides the default steps and guidance."""
+        m = self.model.lower()
+        if "turbo" in m:
+            return "turbo"
+        if "lcm" in m or self.scheduler == "lcm":
+            return "lcm"
+        return "standard"
+
+    def resolved_steps(self) -> int:
+        """Steps to run (the explicit value or the family's default)."""
+        if self.steps is not None:
+            return self.steps
+        return {"turbo": 1, "lcm": 4}.get(self.family, 25)
+
+    def resolved_guidance(self) -> float:
+        """Guidance scale to use (the explicit value or the family's default)."""
+        if self.guidance is not None:
+            return self.guidance
+        return {"turbo": 0.0, "lcm": 1.5}.get(self.family, 7.5)
+
+
+def _offline() -> bool:
+    val = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    if val in ("1", "true", "yes", "on"):
+        return True
+    try:
+        import huggingface_hub
+
+        return bool(huggingface_hub.is_offline_mode())
+    except Exception:  # an older huggingface_hub without is_offline_mode
+        return False
+
+
+def _looks_like_path(model: str) -> bool:
+    return (model.startswith((".", "/", "~")) or model.count("/") != 1 or "\\" in model
+            or os.path.exists(os.path.expanduser(model)))
+
+
+def how_to_provide(model: str) -> str:
+    """The advice given whenever a model cannot be found."""
+    return (f"download it once with network access (`hf download {model}`, or run midi2img once "
+            f"online) or pass --model /path/to/a/diffusers/folder")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a pipeline is loaded from."""
+
+    model: str
+    local_dir: Path | None  # a local folder (given directly or the Hub cache's snapshot)
+    hub_id: str | None
+    cached: bool
+    model_index: dict[str, Any]
+
+
+def resolve_model(model: str, *, allow_download: bool = True) -> ModelSource:
+    """Find a model without loading it, touching the network only when a Hub id is not cached.
+
+    Args:
+        model: Hub id or local folder.
+        allow_download: Whether an uncached Hub id may be fetched (when not offline).
+
+    Raises:
+        ModelError: the folder is missing or not a diffusers pipeline, or the Hub id is not
+            cached and cannot be fetched (offline, no network, no such repository).
+    """
+    if _looks_like_path(model):
+        p = Path(model).expanduser()
+        if not p.exists():
+            raise ModelError(f"model folder {model} does not exist; pass a folder written by "
+                             f"diffusers' save_pretrained or a Hugging Face Hub id such as "
+                             f"{DEFAULT_MODEL}")
+        index = p / "model_index.json"
+        if not p.is_dir() or not index.is_file():
+            raise ModelError(f"{model} is not a diffusers pipeline folder (no model_index.json)")
+        return ModelSource(model, p, None, True, _read_index(index, model))
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model, "model_index.json")
+    if isinstance(cached, str):
+        return ModelSource(model, Path(cached).parent, model, True, _read_index(Path(cached),
+                                                                                model))
+    if _offline():
+        raise ModelError(f"model {model} is not in the Hugging Face cache and HF_HUB_OFFLINE is "
+                         f"set; {how_to_provide(model)}")
+    if not allow_download:
+        raise ModelError(f"model {model} is not in the Hugging Face cache (--image auto never "
+                         f"downloads; --image sd does); {how_to_provide(model)}")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(model, "model_index.json", etag_timeout=10)
+    except Exception as exc:  # no network, no such repo, gated repo, ...
+        why = _first_line(exc)
+        raise ModelError(f"model {model} is not cached and could not be fetched ({why}); "
+                         f"{how_to_provide(model)}") from exc
+    return ModelSource(model, None, model, False, _read_index(Path(path), model))
+
+
+def _read_index(path: Path, model: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{model}: model_index.json is unreadable ({_first_line(exc)})") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{model}: model_index.json is not a JSON object")
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def pick_device(requested: str = "auto") -> str:
+    """``cuda`` if available, else ``mps``, else ``cpu`` (or the requested one, checked)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if requested == "cuda" and not cuda:
+        raise InputError("--device cuda: no CUDA GPU is available")
+    if requested == "mps" and not mps:
+        raise InputError("--device mps: Apple MPS is not available")
+    return requested
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the libraries' progress bars, advice and deprecation warnings while loading."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class DiffusionRenderer:
+    """A Stable Diffusion pipeline, loaded once (:meth:`load`) and reused for every image.
+
+    Attributes:
+        loads: How many times a pipeline was loaded (stays 1 for a whole run).
+    """
+
+    def __init__(self, options: RenderOptions, *, allow_download: bool = True) -> None:
+        options.validate()
+        self.options = options
+        self.allow_download = allow_download
+        self.loads = 0
+        self.load_s = 0.0
+        self.device = "cpu"
+        self.dtype = "float32"
+        self.notes: list[str] = []
+        self._pipe: Any = None
+        self._call_params: frozenset[str] = frozenset()
+        self._safety = "none shipped by the model"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the pipeline is loaded."""
+        return self._pipe is not None
+
+    def load(self) -> None:
+        """Load the pipeline (once; later calls do nothing).
+
+        Raises:
+            ModelError: the model cannot be found or loaded (one line naming it and the fix).
+            InputError: the requested device is not available.
+        """
+        if self._pipe is not None:
+            return
+        t0 = time.perf_counter()
+        opts = self.options
+        source = resolve_model(opts.model, allow_download=self.allow_download)
+        with _quiet():
+            import torch
+            from diffusers import AutoPipelineForText2Image
+            from diffusers.utils import logging as dlog
+
+            dlog.set_verbosity_error()
+            dlog.disable_progress_bar()
+            self.device = pick_device(opts.device)
+            dtype = torch.float16 if self.device == "cuda" else torch.float32
+            self.dtype = str(dtype).removeprefix("torch.")
+            kwargs: dict[str, Any] = {"torch_dtype": dtype}
+            ships_checker = (source.model_index.get("safety_checker") or [None])[0] is not None
+            if ships_checker and not opts.safety_checker:
+                kwargs.update(safety_checker=None, requires_safety_checker=False)
+            self._safety = ("on" if opts.safety_checker else "off (--no-safety-checker)"
+                            ) if ships_checker else "none shipped by the model"
+            where: str | Path = source.local_dir if source.local_dir is not None else opts.model
+            try:
+                pipe = AutoPipelineForText2Image.from_pretrained(
+                    str(where), local_files_only=source.cached, **kwargs)
+            except Exception as exc:  # diffusers raises OSError, ValueError, EnvironmentError...
+                raise ModelError(f"cannot load the diffusion pipeline {opts.model} "
+                                 f"({_first_line(exc)}); it may be incomplete or corrupt - "
+                                 f"download it again or {how_to_provide(opts.model)}") from exc
+            if opts.scheduler is not None:
+                import diffusers
+
+                cls_name, extra = SCHEDULERS[opts.scheduler]
+                cls = getattr(diffusers, cls_name)
+                try:
+                    pipe.scheduler = cls.from_config(pipe.scheduler.config, **extra)
+                except Exception as exc:
+                    raise ModelError(f"--scheduler {opts.scheduler} does not fit "
+                                     f"{opts.model} ({_first_line(exc)})") from exc
+            if opts.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
+                pipe.enable_attention_slicing()
+            if opts.cpu_offload and self.device != "cpu":
+                pipe.enable_model_cpu_offload(device=self.device)
+            else:
+                if opts.cpu_offload:
+                    self.notes.append("--cpu-offload ignored: the pipeline already runs on the "
+                                      "CPU")
+                pipe.to(self.device)
+            pipe.set_progress_bar_config(disable=True)
+        import inspect
+
+        self._call_params = frozenset(inspect.signature(pipe.__call__).parameters)
+        self._pipe = pipe
+        self.loads += 1
+        self.load_s = time.perf_counter() - t0
+
+    def render(self, prompt: str, *, negative_prompt: str = "", seed: int) -> tuple[Any, dict]:
+        """One image for a prompt with a fixed seed (same inputs -> same pixels on one machine).
+
+        Returns:
+            The PIL image and what produced it (for ``analysis.json`` and the PNG metadata).
+        """
+        self.load()
+        import torch
+
+        opts = self.options
+        steps, guidance = opts.resolved_steps(), opts.resolved_guidance()
+        kwargs: dict[str, Any] = {"prompt": prompt, "num_inference_steps": steps,
+                                  "guidance_scale": guidance,
+                                  # a CPU generator gives the same noise on every device
+                                  "generator": torch.Generator("cpu").manual_seed(seed)}
+        if negative_prompt and guidance > 1.0 and "negative_prompt" in self._call_params:
+            kwargs["negative_prompt"] = negative_prompt
+        if opts.width is not None:
+            kwargs["width"] = opts.width
+        if opts.height is not None:
+            kwargs["height"] = opts.height
+        t0 = time.perf_counter()
+        with _quiet(), torch.inference_mode():
+            try:
+                out = self._pipe(**kwargs)
+            except Exception as exc:  # out of memory, a size the model cannot do, ...
+                raise ModelError(f"Stable Diffusion failed with {opts.model}: "
+                                 f"{_first_line(exc)}") from exc
+        image = out.images[0]
+        nsfw = getattr(out, "nsfw_content_detected", None)
+        info: dict[str, Any] = {
+            "renderer": SD_RENDERER,
+            "model": opts.model,
+            "seed": seed,
+            "steps": steps,
+            "guidance": guidance,
+            "scheduler": opts.scheduler or type(self._pipe.scheduler).__name__,
+            "pipeline": type(self._pipe).__name__,
+            "width": image.width,
+            "height": image.height,
+            "device": self.device,
+            "dtype": self.dtype,
+            "safety_checker": self._safety,
+            "negative_prompt_used": "negative_prompt" in kwargs,
+            "render_s": round(time.perf_counter() - t0, 3),
+        }
+        if nsfw is not None:
+            info["nsfw_detected"] = bool(nsfw[0])
+        if self.notes:
+            info["notes"] = list(self.notes)
+        return image, info
+
+
+class ImageMaker:
+    """Draws every image of a run according to ``--image``.
+
+    ``sd``: Stable Diffusion only. ``abstract``: the offline renderer only. ``auto``: Stable
+    Diffusion when the model loads, else the abstract renderer (said once on stderr). ``none``:
+    no images. Create it once before the track loop: the pipeline is loaded once (:meth:`prepare`)
+    and reused for every image of every track.
+    """
+
+    def __init__(self, mode: str, options: RenderOptions, *,
+                 warn: Callable[[str], Any] | None = None) -> None:
+        if mode not in IMAGE_MODES:
+            raise InputError(f"unknown --image {mode!r}; choose one of: {', '.join(IMAGE_MODES)}")
+        options.validate()
+        self.mode = mode
+        self.options = options
+        self.warn = warn or (lambda msg: None)
+        self.diffusion: DiffusionRenderer | None = (
+            DiffusionRenderer(options, allow_download=mode == "sd")
+            if mode in ("sd", "auto") else None)
+        self.fallback_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether images are drawn at all."""
+        return self.mode != "none"
+
+    def prepare(self) -> None:
+        """Load the pipeline now (``sd``/``auto``), before any track is processed.
+
+        Raises:
+            ModelError: with ``--image sd``, the model cannot be loaded. With ``--image auto``
+                the failure is reported once through ``warn`` and the abstract renderer is used.
+        """
+        if self.diffusion is None or self.diffusion.loaded or self.fallback_reason:
+            return
+        try:
+            self.diffusion.load()
+        except ModelError as exc:
+            if self.mode == "sd":
+                raise
+            self.fallback_reason = str(exc)
+            self.warn(f"note: {exc}; drawing offline abstract images instead (not Stable "
+                      f"Diffusion; --image sd makes this an error)")
+
+    def seed_for(self, content_hash: str) -> tuple[int, str]:
+        """The base seed of a track and where it came from."""
+        if self.options.seed is not None:
+            return self.options.seed, "--seed"
+        return seed_from_hash(content_hash), "content_hash"
+
+    def draw(self, analysis: Mapping[str, Any], *, prompt: str, negative_prompt: str,
+             seed: int, anchor: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Draw one image for an analysis dict (a track's or a section's).
+
+        Args:
+            analysis: The analysis dict (``Analysis.to_dict()`` shape) the abstract renderer reads.
+            prompt: The Stable Diffusion prompt.
+            negative_prompt: Its negative prompt.
+            seed: The seed of this image.
+            anchor: The whole track's analysis dict, which keeps section images in one look.
+
+        Returns:
+            The PIL image and a dict describing how it was made.
+        """
+        if not self.enabled:
+            raise Midi2ImgError("images are disabled (--image none)")
+        self.prepare()
+        if self.diffusion is not None and self.diffusion.loaded:
+            return self.diffusion.render(prompt, negative_prompt=negative_prompt, seed=seed)
+        from midi2img import art
+
+        w = self.options.width or ABSTRACT_SIZE
+        h = self.options.height or ABSTRACT_SIZE
+        t0 = time.perf_counter()
+        image = art.render_abstract(analysis, seed=seed, width=w, height=h, anchor=anchor)
+        info: dict[str, Any] = {"renderer": art.RENDERER_LABEL, "seed": seed,
+                                "width": image.width, "height": image.height,
+                                "render_s": round(time.perf_counter() - t0, 3)}
+        if self.fallback_reason:
+            info["fallback_reason"] = self.fallback_reason
+        return image, info
+
+
+def png_bytes(image: Any, metadata: Mapping[str, Any]) -> bytes:
+    """The image as PNG bytes with ``metadata`` in tEXt chunks (non-strings as JSON)."""
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for k, v in metadata.items():
+        if v is None:
+            continue
+        info.add_text(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny randomly initialised SD pipeline (a few MB) for tests and benchmarks.
+
+    It has the real architecture (UNet, VAE, CLIP text encoder with CLIP's vocabulary and the
+    tokenizer shipped in ``midi2img.models``) at toy width, so it runs in milliseconds; its
+    pictures are noise.
+    """
+    from importlib import resources
+
+    with _quiet():
+        import torch
+        from diffusers import (
+            AutoencoderKL,
+            EulerDiscreteScheduler,
+            StableDiffusionPipeline,
+            UNet2DConditionModel,
+        )
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
+            out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
+            norm_num_groups=4, attention_head_dim=2)
+        vae = AutoencoderKL(
+            block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
+            down_block_types=("DownEncoderBlock2D",) * 2,
+            up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4, sample_size=16)
+        text = CLIPTextModel(CLIPTextConfig(
+            bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=16, intermediate_size=32,
+            num_attention_heads=2, num_hidden_layers=2, vocab_size=49408, projection_dim=16,
+            layer_norm_eps=1e-5))
+        tok_dir = resources.files("midi2img.models") / "clip_tokenizer"
+        with resources.as_file(tok_dir) as tdir:
+            tokenizer = CLIPTokenizer.from_pretrained(str(tdir))
+        scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                           beta_schedule="scaled_linear", steps_offset=1)
+        pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer,
+                                       scheduler=scheduler, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        out = Path(folder)
+        pipe.save_pretrained(str(out))
+    return out
