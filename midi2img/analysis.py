@@ -18,6 +18,7 @@ import numpy as np
 
 from midi2img import __version__
 from midi2img.audio import SILENCE_PEAK, iter_blocks, iter_segments, probe
+from midi2img.config import quiet_libraries
 from midi2img.errors import InputError
 from midi2img.features import SymbolicFeatures, extract, tempo_from_onset_envelope
 from midi2img.genre import GenrePrediction
@@ -180,6 +181,7 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
     from midi2img import mood as mood_mod
     from midi2img.audio import is_midi
 
+    quiet_libraries()
     opts = options or AnalysisOptions()
     p = Path(path)
     timings: dict[str, float] = {}

@@ -335,16 +335,22 @@ _mount_subapps()
 
 def main() -> None:
     """Console-script entry point: usage errors become one line too."""
-    import click
+    try:  # typer >= 0.20 vendors click as typer._click
+        import typer._click as click  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - older typer
+        import click  # type: ignore[no-redef]
 
     from midi2img.config import quiet_libraries
 
     quiet_libraries()
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        rv = app(standalone_mode=False)
+        # Without standalone mode, click returns the code of ``typer.Exit`` instead of exiting.
+        if isinstance(rv, int) and rv != 0:
+            sys.exit(rv)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

@@ -45,6 +45,9 @@ def quiet_libraries() -> None:
     # music21 writes its scratch files to the temp folder unless told otherwise.
     os.environ.setdefault("MUSIC21_SCRATCH", tempfile.gettempdir())
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    # librosa warns on silent or very short windows (empty tuning set, n_fft too large); the
+    # pipeline validates its input itself and reports silence as a clear error.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"librosa(\..*)?")
     for name in ("tensorflow", "absl", "basic_pitch", "root", "h5py", "numba", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
     _QUIET = True

@@ -1,0 +1,39 @@
+"""Packaging: models/, gtzan/ and keywords/ ship inside the wheel and load via importlib."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_ships_data_packages(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("midi2img-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("midi2img/cli.py", "midi2img/keywords/rules.toml",
+                   "midi2img/keywords/styles.toml", "midi2img/models/clip_tokenizer/tokenizer.json",
+                   "midi2img/gtzan/__init__.py"):
+        assert needed in names, needed
+    assert any(n.startswith("midi2img/gtzan/splits/") for n in names)
+    assert not any(n.endswith((".csv", ".ogg", ".zip")) for n in names), "no shared data shipped"
+
+
+def test_resources_resolve_without_cwd(tmp_path: Path) -> None:
+    code = ("from importlib import resources; "
+            "print((resources.files('midi2img.keywords') / 'rules.toml').is_file())")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, check=True)
+    assert r.stdout.strip() == "True"
+
+
+def test_help_does_not_import_heavy_stacks() -> None:
+    code = ("import sys, midi2img.cli; "
+            "print(sorted(m for m in ('tensorflow', 'torch', 'librosa', 'onnxruntime', "
+            "'diffusers') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
