@@ -7,12 +7,12 @@ import zipfile
 
 import numpy as np
 import pytest
-
-from midi2img import genre
-from midi2img.config import data_dir
 from midi2img.gtzan import dataset
 from midi2img.gtzan.model import WEIGHTS_FILE, GenreMLP, load_shipped, shipped_model_dir
 from midi2img.gtzan.train import evaluate
+
+from midi2img import genre
+from midi2img.config import data_dir
 
 TABLE = data_dir() / "gtzan" / "features_30_sec.csv"
 
