@@ -1,0 +1,61 @@
+# midi2img task runner. `make test` and `make demo` work on a fresh machine: both install first.
+PY ?= python3
+DATA ?= $(abspath ../shared/data)
+OUT ?= out
+STAMP := .make/install.stamp
+# The CPU build of torch lies on this machine's disk; pip finds it there instead of pulling the
+# multi-GB CUDA build from PyPI.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+export MIDI2IMG_DATA ?= $(DATA)
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(MAKE) system-deps
+	$(PY) -m pip install --quiet $(FIND_LINKS) -e ".[dev]"
+	$(PY) -m midi2img.warmup
+	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
+
+# fluidsynth + a GM soundfont render MIDI to audio (demo, tests); ffmpeg decodes extra formats.
+system-deps:
+	@if command -v fluidsynth >/dev/null && command -v ffmpeg >/dev/null \
+	    && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  echo "system packages present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    fluidsynth fluid-soundfont-gm ffmpeg >/dev/null; \
+	else \
+	  echo "please install fluidsynth, fluid-soundfont-gm and ffmpeg (e.g. sudo apt-get install ...)" >&2; \
+	  exit 1; \
+	fi
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(PY) -m ruff check midi2img gtzan tests bench tools
+	$(PY) -m mypy midi2img
+
+demo: install
+	midi2img demo -o demo
+	midi2img convert demo/demo.wav -o $(OUT) --force
+	@echo; cat $(OUT)/demo/prompt.txt
+
+bench: install
+	$(PY) bench/bench.py --out bench/RESULTS.md
+
+tune: install
+	$(PY) bench/tune_thresholds.py --out bench/tuning.md
+
+train-genre: install
+	midi2img genre train --data $(DATA)/gtzan/features_30_sec.csv --out models/genre --seed 0
+
+train-mood: install
+	midi2img mood train --data $(DATA) --out models/mood --seed 0
+
+clean:
+	rm -rf .make build dist *.egg-info $(OUT) demo bench/work .pytest_cache .ruff_cache .mypy_cache
