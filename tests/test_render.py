@@ -1,0 +1,258 @@
+"""Images through ``convert``: a tiny randomly initialised SD pipeline built here, the offline
+fallback, storyboards, and one clear error line for each model/size mistake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pretty_midi
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from midi2img.cli import app
+from midi2img.demo import progression_midi
+
+runner = CliRunner()
+SD = ["--steps", "2", "--width", "64", "--height", "64"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from midi2img.render import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tracks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("midi")
+    a = d / "bright.mid"
+    progression_midi(bars=8).write(str(a))
+    # a contrasting track: A minor, fast, loud, high
+    pm = pretty_midi.PrettyMIDI(initial_tempo=160.0)
+    inst = pretty_midi.Instrument(program=0)
+    beat = 60 / 160
+    for i in range(64):
+        for p in ((69, 72, 76), (65, 69, 72), (64, 67, 71), (69, 72, 76))[(i // 8) % 4]:
+            inst.notes.append(pretty_midi.Note(115, p + 12, i * beat, i * beat + 0.6 * beat))
+    pm.instruments.append(inst)
+    b = d / "dark.mid"
+    pm.write(str(b))
+    return a, b
+
+
+@pytest.fixture()
+def load_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts diffusers pipeline loads."""
+    import diffusers
+
+    calls: list[str] = []
+    real = diffusers.AutoPipelineForText2Image.from_pretrained
+
+    def counting(src: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(str(src))
+        return real(src, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.AutoPipelineForText2Image, "from_pretrained", counting)
+    return calls
+
+
+def _px(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _one_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_convert_with_tiny_sd_pipeline(tiny_model: Path, tracks: tuple[Path, Path],
+                                       load_counter: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
+                            "--image", "sd", "--model", str(tiny_model), "--segments", "4", *SD])
+    assert r.exit_code == 0, r.output
+    assert len(load_counter) == 1, "the pipeline must be loaded once for all tracks"
+    seeds = []
+    for stem in ("bright", "dark"):
+        folder = out / stem
+        assert Image.open(folder / f"{stem}.png").size == (64, 64)
+        secs = sorted(p.name for p in folder.glob("section-*.png"))
+        assert secs == [f"section-0{i}.png" for i in range(1, 5)]
+        assert all(Image.open(folder / s).size == (64, 64) for s in secs)
+        sheet = Image.open(folder / "storyboard.png")
+        assert sheet.width > 2 * 64 and sheet.height > 64
+        d = json.loads((folder / "analysis.json").read_text())
+        img = d["image"]
+        assert img["renderer"] == "stable-diffusion" and img["model"] == str(tiny_model)
+        assert img["steps"] == 2 and img["seed_source"] == "content_hash"
+        assert img["file"] == f"{stem}.png"
+        assert d["segmentation"] == {"requested": 4, "method": "equal", "count": 4}
+        assert [s["seed"] for s in d["sections"]] == [img["seed"] + i for i in range(1, 5)]
+        assert [s["file"] for s in d["sections"]] == secs
+        starts = [s["start_s"] for s in d["sections"]]
+        assert starts[0] == 0.0 and starts == sorted(starts)
+        assert abs(d["sections"][-1]["end_s"] - d["duration_s"]) < 0.05
+        assert all(s["prompt"] and s["keywords"] for s in d["sections"])
+        meta = Image.open(folder / f"{stem}.png").text
+        assert meta["Renderer"] == "stable-diffusion" and meta["Seed"] == str(img["seed"])
+        seeds.append(img["seed"])
+    assert seeds[0] != seeds[1], "different audio -> different seeds"
+
+    # same track + options -> same pixels; another seed -> other pixels
+    again = tmp_path / "again"
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(again), "--image", "sd",
+                            "--model", str(tiny_model), *SD])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(_px(again / "bright" / "bright.png"), _px(out / "bright" / "bright.png"))
+    other = tmp_path / "other"
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(other), "--image", "sd",
+                            "--model", str(tiny_model), "--seed", "7", *SD])
+    assert r.exit_code == 0, r.output
+    d = json.loads((other / "bright" / "analysis.json").read_text())
+    assert d["image"]["seed"] == 7 and d["image"]["seed_source"] == "--seed"
+    assert not np.array_equal(_px(other / "bright" / "bright.png"),
+                              _px(out / "bright" / "bright.png"))
+
+
+def test_scheduler_and_low_memory_options(tiny_model: Path, tracks: tuple[Path, Path],
+                                          tmp_path: Path) -> None:
+    from midi2img.render import DiffusionRenderer, RenderOptions
+
+    r = DiffusionRenderer(RenderOptions(model=str(tiny_model), steps=2, width=64, height=64,
+                                        scheduler="euler-a", attention_slicing=True,
+                                        cpu_offload=True, device="cpu"))
+    im1, info = r.render("a quiet lake", seed=3)
+    im2, _ = r.render("a quiet lake", seed=3)
+    assert r.loads == 1 and info["scheduler"] == "euler-a" and info["device"] == "cpu"
+    assert info["dtype"] == "float32" and any("cpu-offload" in n for n in info["notes"])
+    assert np.array_equal(np.asarray(im1), np.asarray(im2))
+
+
+def test_missing_model_folder_is_one_line(tracks: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(out), "--image", "sd",
+                            "--model", "does/not/exist"])
+    assert r.exit_code == 3
+    line = _one_line(r.stderr)
+    assert line.startswith("error:") and "does/not/exist" in line
+    assert not out.exists()
+
+
+def test_uncached_hub_id_offline(tracks: tuple[Path, Path], tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--image",
+                            "sd", "--model", "midi2img-tests/no-such-model"])
+    assert r.exit_code == 3
+    line = _one_line(r.stderr)
+    assert "midi2img-tests/no-such-model" in line and "HF_HUB_OFFLINE" in line
+    assert "--model" in line and "download" in line
+
+
+def test_auto_falls_back_to_the_abstract_image(tracks: tuple[Path, Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
+                            "--model", "midi2img-tests/no-such-model", "--segments", "auto"])
+    assert r.exit_code == 0, r.output
+    line = _one_line(r.stderr)
+    assert "no-such-model" in line and "abstract" in line
+    for stem in ("bright", "dark"):
+        d = json.loads((out / stem / "analysis.json").read_text())
+        assert d["image"]["renderer"] == "abstract (offline, not Stable Diffusion)"
+        assert "no-such-model" in d["image"]["fallback_reason"]
+        png = Image.open(out / stem / f"{stem}.png")
+        assert png.size == (512, 512) and "not Stable Diffusion" in png.text["Renderer"]
+        assert d["segmentation"]["method"] == "novelty"
+        assert len(d["sections"]) == d["segmentation"]["count"] >= 1
+    assert np.abs(_px(out / "bright" / "bright.png").astype(float)
+                  - _px(out / "dark" / "dark.png")).mean() > 20
+
+
+def test_image_none_and_abstract(tracks: tuple[Path, Path], tmp_path: Path) -> None:
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "n"), "--image",
+                            "none", "--segments", "2"])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "n" / "bright"
+    assert not list(folder.glob("*.png"))
+    d = json.loads((folder / "analysis.json").read_text())
+    assert d["image"] is None and len(d["sections"]) == 2 and d["sections"][0]["prompt"]
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "a"), "--image",
+                            "abstract", "--width", "96", "--height", "64"])
+    assert r.exit_code == 0 and not r.stderr.strip()
+    assert Image.open(tmp_path / "a" / "bright" / "bright.png").size == (96, 64)
+
+
+def test_corrupt_model_keeps_earlier_output(tiny_model: Path, tracks: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["convert", str(tracks[0]), "-o", str(out), "--image",
+                               "abstract"]).exit_code == 0
+    before = (out / "bright" / "bright.png").read_bytes()
+    bad = tmp_path / "corrupt"
+    shutil.copytree(tiny_model, bad)
+    (bad / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(out), "--force", "--image", "sd",
+                            "--model", str(bad), *SD])
+    assert r.exit_code == 3
+    line = _one_line(r.stderr)
+    assert str(bad) in line and "corrupt" in line
+    assert (out / "bright" / "bright.png").read_bytes() == before
+    (bad / "model_index.json").unlink()
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(out), "--force", "--image", "sd",
+                            "--model", str(bad)])
+    assert r.exit_code == 3 and "model_index.json" in _one_line(r.stderr)
+
+
+def test_bad_size_fails_before_loading(tiny_model: Path, tracks: tuple[Path, Path],
+                                       load_counter: list[str], tmp_path: Path) -> None:
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--image", "sd",
+                            "--model", str(tiny_model), "--width", "100"])
+    assert r.exit_code == 2
+    assert "multiple" in _one_line(r.stderr) and "--width 100" in r.stderr
+    assert load_counter == [] and not (tmp_path / "o").exists()
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--scheduler",
+                            "nope"])
+    assert r.exit_code == 2 and "euler" in _one_line(r.stderr)
+    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--segments",
+                            "many"])
+    assert r.exit_code == 2 and "--segments" in _one_line(r.stderr)
+
+
+def test_auto_sections_find_the_change(tmp_path: Path) -> None:
+    """Eight slow, low, legato bars of C major, then eight fast, high, staccato bars of F# minor:
+    the novelty curve puts one boundary at the change (16 s)."""
+    from midi2img.convert import section_bounds
+    from midi2img.notes import read_midi
+
+    pm = progression_midi(bars=8, velocity=60, melody=False)
+    inst = pm.instruments[0]
+    beat = 0.5
+    for i in range(64):
+        t = 16.0 + i * beat / 2
+        for p in (78, 81, 85):
+            inst.notes.append(pretty_midi.Note(118, p, t, t + 0.1))
+    mid = tmp_path / "two.mid"
+    pm.write(str(mid))
+    notes = read_midi(mid)
+    bounds, method = section_bounds(notes, tempo_bpm=120.0, duration_s=notes.end_s,
+                                    segments="auto")
+    assert method == "novelty" and len(bounds) == 2
+    assert abs(bounds[0][1] - 16.0) <= 1.0
+    eq, m = section_bounds(notes, tempo_bpm=120.0, duration_s=32.0, segments=4)
+    assert m == "equal" and eq == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+
+
+def test_seed_from_hash_is_stable() -> None:
+    from midi2img.render import seed_from_hash
+
+    assert seed_from_hash("abc") == seed_from_hash("abc") != seed_from_hash("abd")
+    assert 0 <= seed_from_hash("abc") < 2**31
