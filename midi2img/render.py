@@ -310,10 +310,11 @@ class DiffusionRenderer:
                 kwargs.update(safety_checker=None, requires_safety_checker=False)
             self._safety = ("on" if opts.safety_checker else "off (--no-safety-checker)"
                             ) if ships_checker else "none shipped by the model"
-            where: str | Path = source.local_dir if source.local_dir is not None else opts.model
+            # a Hub id goes by name (cached: local_files_only, never the network); a folder by path
+            where = opts.model if source.hub_id is not None else str(source.local_dir)
             try:
                 pipe = AutoPipelineForText2Image.from_pretrained(
-                    str(where), local_files_only=source.cached, **kwargs)
+                    where, local_files_only=source.cached, **kwargs)
             except Exception as exc:  # diffusers raises OSError, ValueError, EnvironmentError...
                 raise ModelError(f"cannot load the diffusion pipeline {opts.model} "
                                  f"({_first_line(exc)}); it may be incomplete or corrupt - "
@@ -467,7 +468,16 @@ class ImageMaker:
             raise Midi2ImgError("images are disabled (--image none)")
         self.prepare()
         if self.diffusion is not None and self.diffusion.loaded:
-            return self.diffusion.render(prompt, negative_prompt=negative_prompt, seed=seed)
+            try:
+                return self.diffusion.render(prompt, negative_prompt=negative_prompt, seed=seed)
+            except ModelError as exc:
+                if self.mode == "sd":
+                    raise
+                reason = str(exc)  # --image auto: this picture falls back, the run goes on
+                self.warn(f"note: {reason}; drawing this image with the offline abstract "
+                          f"renderer instead")
+        else:
+            reason = self.fallback_reason
         from midi2img import art
 
         w = self.options.width or ABSTRACT_SIZE
@@ -477,8 +487,8 @@ class ImageMaker:
         info: dict[str, Any] = {"renderer": art.RENDERER_LABEL, "seed": seed,
                                 "width": image.width, "height": image.height,
                                 "render_s": round(time.perf_counter() - t0, 3)}
-        if self.fallback_reason:
-            info["fallback_reason"] = self.fallback_reason
+        if reason:
+            info["fallback_reason"] = reason
         return image, info
 
 

@@ -256,3 +256,37 @@ def test_seed_from_hash_is_stable() -> None:
 
     assert seed_from_hash("abc") == seed_from_hash("abc") != seed_from_hash("abd")
     assert 0 <= seed_from_hash("abc") < 2**31
+
+
+def test_a_failed_image_fails_only_its_track(tiny_model: Path, tracks: tuple[Path, Path],
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """--image sd: a render error fails that track, the next one still gets done; --image auto:
+    the picture falls back to the abstract renderer."""
+    from midi2img.errors import ModelError
+    from midi2img.render import DiffusionRenderer
+
+    real = DiffusionRenderer.render
+    calls: list[int] = []
+
+    def flaky(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ModelError("Stable Diffusion failed: out of memory (simulated)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DiffusionRenderer, "render", flaky)
+    out = tmp_path / "sd"
+    r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
+                            "--image", "sd", "--model", str(tiny_model), *SD])
+    assert r.exit_code == 3 and "1 of 2 track(s) failed" in r.stderr
+    assert not (out / "bright").exists() and (out / "dark" / "dark.png").is_file()
+    calls.clear()
+    out = tmp_path / "auto"
+    r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
+                            "--model", str(tiny_model), *SD])
+    assert r.exit_code == 0, r.output
+    first = json.loads((out / "bright" / "analysis.json").read_text())["image"]
+    second = json.loads((out / "dark" / "analysis.json").read_text())["image"]
+    assert "simulated" in first["fallback_reason"] and "not Stable Diffusion" in first["renderer"]
+    assert second["renderer"] == "stable-diffusion"
