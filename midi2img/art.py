@@ -170,9 +170,9 @@ class Palette:
 
 def palette(p: ArtParams) -> Palette:
     """Valence picks the hue (cool -> warm) and the brightness; arousal the saturation."""
-    hue_deg = 230.0 + (p.valence + 1) / 2 * 170.0  # -1: blue 230, 0: magenta 315, +1: gold 40
+    hue_deg = 230.0 + ((p.valence + 1) / 2) ** 0.8 * 170.0  # -1: blue, 0: violet-magenta, +1: gold
     fifths = (p.tonic_pc * 7) % 12  # neighbouring keys get neighbouring hues
-    hue_deg += (fifths / 11.0 - 0.5) * 36.0
+    hue_deg += (fifths / 11.0 - 0.5) * 28.0
     sat = 0.38 + 0.5 * (p.arousal + 1) / 2
     val = 0.42 + 0.3 * (p.valence + 1) / 2 + 0.08 * (p.arousal + 1) / 2 - (0.06 if p.minor else 0)
     return Palette(hue_deg / 360.0, sat, val, 0.85 + 0.6 * (p.arousal + 1) / 2)
@@ -279,7 +279,7 @@ def _chord_lines(rng: np.random.Generator, pal: Palette, p: ArtParams, w: int, h
     layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
     roots = [r for r in p.chord_roots if r is not None] or [p.tonic_pc]
-    roots = roots[:24]
+    roots = roots[:12]
     cycles = 0.6 + p.tempo_bpm / 60.0
     amp = h * (0.03 + 0.09 * (p.arousal + 1) / 2)
     xs = np.linspace(-0.05 * w, 1.05 * w, 160)

@@ -100,8 +100,8 @@ def novelty_curve(x: np.ndarray, *, half_width: int) -> np.ndarray:
     idx = np.arange(-L, L)
     taper = np.exp(-0.5 * ((idx + 0.5) / (0.5 * L)) ** 2)
     sign = np.where(idx < 0, -1.0, 1.0)
-    kernel = np.outer(sign, sign) * np.outer(taper, taper)
-    kernel /= np.abs(kernel).sum()
+    kernel: np.ndarray = np.outer(sign, sign) * np.outer(taper, taper)
+    kernel = kernel / float(np.abs(kernel).sum())
     n = s.shape[0]
     padded = np.pad(s, L, mode="edge")
     return np.array([float((padded[i:i + 2 * L, i:i + 2 * L] * kernel).sum()) for i in range(n)])
@@ -147,8 +147,8 @@ def section_bounds(notes: Notes, *, tempo_bpm: float, duration_s: float,
             chosen.append(i)
         if len(chosen) == 7:
             break
-    edges = [0.0] + [float(beats[i]) for i in sorted(chosen)] + [float(duration_s)]
-    return list(zip(edges[:-1], edges[1:], strict=True)), "novelty"
+    cuts = [0.0] + [float(beats[i]) for i in sorted(chosen)] + [float(duration_s)]
+    return list(zip(cuts[:-1], cuts[1:], strict=True)), "novelty"
 
 
 @dataclass(frozen=True)

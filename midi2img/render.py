@@ -477,7 +477,7 @@ class ImageMaker:
                 self.warn(f"note: {reason}; drawing this image with the offline abstract "
                           f"renderer instead")
         else:
-            reason = self.fallback_reason
+            reason = self.fallback_reason or ""
         from midi2img import art
 
         w = self.options.width or ABSTRACT_SIZE
@@ -549,7 +549,7 @@ def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
         pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer,
                                        scheduler=scheduler, safety_checker=None,
                                        feature_extractor=None, requires_safety_checker=False)
-        pipe.set_progress_bar_config(disable=True)
+        pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]
         out = Path(folder)
-        pipe.save_pretrained(str(out))
+        pipe.save_pretrained(str(out))  # type: ignore[attr-defined]
     return out
