@@ -175,7 +175,7 @@ def palette(p: ArtParams) -> Palette:
     hue_deg += (fifths / 11.0 - 0.5) * 28.0
     sat = 0.38 + 0.5 * (p.arousal + 1) / 2
     val = 0.42 + 0.3 * (p.valence + 1) / 2 + 0.08 * (p.arousal + 1) / 2 - (0.06 if p.minor else 0)
-    return Palette(hue_deg / 360.0, sat, val, 0.85 + 0.6 * (p.arousal + 1) / 2)
+    return Palette(hue_deg / 360.0, sat, val, 0.7 + 0.9 * (p.arousal + 1) / 2)
 
 
 # ---- layers ----------------------------------------------------------------------------------
