@@ -13,6 +13,7 @@ import numpy as np
 from midi2img.gtzan.dataset import FEATURE_COLUMNS
 
 from midi2img.errors import InputError
+from midi2img.gtzan.hpss import hpss
 
 #: Sample rate of the recipe (GTZAN's own rate).
 FEATURE_SR_HZ = 22050
@@ -56,7 +57,7 @@ def extract_features(audio: np.ndarray, *, sr: int = FEATURE_SR_HZ) -> np.ndarra
     mean_var("spectral_bandwidth", librosa.feature.spectral_bandwidth(y=y, sr=sr))
     mean_var("rolloff", librosa.feature.spectral_rolloff(y=y, sr=sr))
     mean_var("zero_crossing_rate", librosa.feature.zero_crossing_rate(y))
-    harmonic, percussive = librosa.effects.hpss(y)
+    harmonic, percussive = hpss(y)  # = librosa.effects.hpss(y), with a faster median filter
     mean_var("harmony", harmonic)
     mean_var("perceptr", percussive)
     tempo, _ = librosa.beat.beat_track(y=y, sr=sr)

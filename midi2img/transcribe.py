@@ -6,8 +6,9 @@ in segments of about 30 s with 1 s of context on each side, so memory stays boun
 recordings; a note belongs to the segment in which it starts.
 
 Post-processing (peak picking, the "melodia trick", minimum note length) is Basic Pitch's own
-``note_creation`` module, loaded without running ``basic_pitch/__init__.py`` (which imports
-TensorFlow, CoreML and TFLite eagerly and would add seconds to every start).
+decoder, carried in :mod:`midi2img._bp_notes` because importing it from basic_pitch runs
+``basic_pitch/__init__.py`` (TensorFlow, CoreML and TFLite, eagerly) and pulls mir_eval and
+resampy: seconds on every cold start. A test checks it decodes exactly as basic_pitch does.
 """
 
 from __future__ import annotations
@@ -107,14 +108,22 @@ def model_path(kind: str = "onnx") -> Path:
     return base / ("nmp.onnx" if kind == "onnx" else "nmp")
 
 
-def _note_creation() -> types.ModuleType:
-    """Import ``basic_pitch.note_creation`` without executing ``basic_pitch/__init__``."""
+def basic_pitch_note_creation() -> types.ModuleType:
+    """Import the installed ``basic_pitch.note_creation`` without running its ``__init__``.
+
+    Used by the tests to check that :mod:`midi2img._bp_notes` decodes exactly as it does.
+    """
     quiet_libraries()
-    if "basic_pitch" not in sys.modules:
-        pkg = types.ModuleType("basic_pitch")
-        pkg.__path__ = [str(basic_pitch_dir())]
-        sys.modules["basic_pitch"] = pkg
-    return importlib.import_module("basic_pitch.note_creation")
+    if "basic_pitch" in sys.modules:
+        return importlib.import_module("basic_pitch.note_creation")
+    pkg = types.ModuleType("basic_pitch")
+    pkg.__path__ = [str(basic_pitch_dir())]
+    sys.modules["basic_pitch"] = pkg
+    try:
+        return importlib.import_module("basic_pitch.note_creation")
+    finally:  # leave no stand-in package behind: a later `import basic_pitch` must be the real one
+        for name in [m for m in sys.modules if m == "basic_pitch" or m.startswith("basic_pitch.")]:
+            del sys.modules[name]
 
 
 class _OnnxBackend:
@@ -216,7 +225,8 @@ def notes_from_activations(frames: np.ndarray, onsets: np.ndarray,
     """Decode Basic Pitch's frame and onset activations into note events (its own decoder)."""
     if frames.shape[0] < 3:
         return []
-    nc = _note_creation()
+    from midi2img import _bp_notes as nc
+
     events = nc.output_to_notes_polyphonic(
         frames.copy(), onsets.copy(), onset_thresh=options.onset_threshold,
         frame_thresh=options.frame_threshold, infer_onsets=True,

@@ -30,7 +30,9 @@ def main() -> None:
     librosa.beat.beat_track(onset_envelope=env, sr=sr)
     librosa.feature.chroma_stft(y=y, sr=sr)
     librosa.feature.mfcc(y=y, sr=sr)
-    librosa.effects.hpss(y)
+    from midi2img.gtzan.features import extract_features
+
+    extract_features(y)  # compiles and caches the numba HPSS kernel
     transcribe_clip(y, backend=load_backend())
     print(f"midi2img warm-up done in {time.perf_counter() - t0:.1f} s")
 
