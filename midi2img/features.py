@@ -209,8 +209,32 @@ def tempo_from_onset_envelope(env: np.ndarray, *, sr: int = 22050, hop_length: i
 
     if env.size < 8 or not np.any(env > 0):
         return 120.0
-    tempo = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop_length)[0])
+    tg = mean_tempogram(env, sr=sr, hop_length=hop_length)
+    tempo = float(np.ravel(librosa.feature.tempo(tg=tg, sr=sr, hop_length=hop_length))[0])
     return float(np.clip(refine_tempo(env, tempo, sr=sr, hop_length=hop_length), 30.0, 300.0))
+
+
+def mean_tempogram(env: np.ndarray, *, sr: int = 22050, hop_length: int = 512,
+                   win_length: int = 384, piece_frames: int = 8192) -> np.ndarray:
+    """librosa's tempogram averaged over time, computed piece by piece in bounded memory.
+
+    ``librosa.feature.tempo`` builds the whole (384 x frames) tempogram before averaging it:
+    over 300 MB for an hour. Each piece here carries ``win_length`` frames of context on both
+    sides, so its columns equal those of the whole tempogram.
+    """
+    import librosa
+
+    n = env.size
+    if n <= 2 * piece_frames:
+        return librosa.feature.tempogram(onset_envelope=env, sr=sr, hop_length=hop_length,
+                                         win_length=win_length).mean(axis=-1, keepdims=True)
+    total = np.zeros((win_length, 1))
+    for a in range(0, n, piece_frames):
+        lo, hi = max(0, a - win_length), min(n, a + piece_frames + win_length)
+        tg = librosa.feature.tempogram(onset_envelope=env[lo:hi], sr=sr, hop_length=hop_length,
+                                       win_length=win_length)
+        total += tg[:, a - lo: a - lo + min(piece_frames, n - a)].sum(axis=-1, keepdims=True)
+    return total / n
 
 
 def refine_tempo(env: np.ndarray, tempo_bpm: float, *, sr: int = 22050, hop_length: int = 512,

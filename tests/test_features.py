@@ -118,3 +118,11 @@ def test_notes_record_validates() -> None:
 def test_empty_notes_are_refused() -> None:
     with pytest.raises(ValueError):
         extract(Notes.empty())
+
+
+def test_mean_tempogram_in_pieces_equals_librosa() -> None:
+    import librosa
+
+    env = np.random.default_rng(0).random(20_000)
+    whole = librosa.feature.tempogram(onset_envelope=env).mean(axis=-1, keepdims=True)
+    assert np.allclose(features.mean_tempogram(env, piece_frames=4096), whole)
