@@ -299,8 +299,13 @@ class DiffusionRenderer:
             from diffusers import AutoPipelineForText2Image
             from diffusers.utils import logging as dlog
 
+            from transformers.utils import logging as tlog
+
             dlog.set_verbosity_error()
             dlog.disable_progress_bar()
+            # the environment variables above only act if transformers was not imported yet
+            tlog.set_verbosity_error()
+            tlog.disable_progress_bar()
             self.device = pick_device(opts.device)
             dtype = torch.float16 if self.device == "cuda" else torch.float32
             self.dtype = str(dtype).removeprefix("torch.")
