@@ -8,7 +8,13 @@ quadrant mapping, and :func:`load_default`, which returns the regressor shipped 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from midi2img.errors import ModelError
 
 if TYPE_CHECKING:
     from midi2img.features import SymbolicFeatures
@@ -70,6 +76,150 @@ class AffectModel(Protocol):
         ...
 
 
+#: Axes the model predicts, in the order of its output columns.
+AXES = ("valence", "arousal")
+#: File holding the weights (plain arrays, loaded with ``allow_pickle=False``).
+WEIGHTS_FILE = "mood.npz"
+#: The model card JSON written beside the weights.
+CARD_FILE = "model_card.json"
+
+
+def default_model_dir() -> Any:
+    """Folder of the shipped model inside the package (``midi2img.models/mood``)."""
+    from importlib.resources import files
+
+    return files("midi2img.models") / "mood"
+
+
+class _Trees:
+    """Gradient-boosted trees of one binary classifier, as flat node arrays (any number of trees).
+
+    ``feature``, ``threshold``, ``left``, ``right`` (global node indices), ``is_leaf``, ``value``
+    and ``missing_left`` describe every node; ``roots`` indexes each tree's root. A sample goes
+    left when ``x[feature] <= threshold`` (or is NaN and ``missing_left``), as in scikit-learn's
+    ``HistGradientBoostingClassifier``; the log-odds are ``baseline`` plus the leaf values.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.feature = arrays["feature"].astype(np.int64)
+        self.threshold = arrays["threshold"].astype(np.float64)
+        self.left = arrays["left"].astype(np.int64)
+        self.right = arrays["right"].astype(np.int64)
+        self.is_leaf = arrays["is_leaf"].astype(bool)
+        self.value = arrays["value"].astype(np.float64)
+        self.missing_left = arrays["missing_left"].astype(bool)
+        self.roots = arrays["roots"].astype(np.int64)
+        self.baseline = float(arrays["baseline"])
+
+    def log_odds(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty(X.shape[0])
+        for i, x in enumerate(X):
+            idx = self.roots.copy()
+            while True:
+                inner = ~self.is_leaf[idx]
+                if not inner.any():
+                    break
+                node = idx[inner]
+                xv = x[self.feature[node]]
+                go_left = np.where(np.isnan(xv), self.missing_left[node],
+                                   xv <= self.threshold[node])
+                idx[inner] = np.where(go_left, self.left[node], self.right[node])
+            out[i] = self.baseline + self.value[idx].sum()
+        return out
+
+
+class MoodModel:
+    """Valence-arousal model over :func:`midi2img.mood_features.mood_features`.
+
+    Each axis is a binary classifier of its sign (trained on EMOPIA quadrants and on the signs
+    of VGMIDI's mean ratings): the mean of a standardised logistic regression's probability and
+    a gradient-boosted trees' probability. The signed score ``2 p - 1`` lies in [-1, 1]; its
+    sign gives the quadrant. Everything is numpy at run time (no scikit-learn, no pickle).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], card: dict[str, Any] | None = None
+                 ) -> None:
+        from midi2img.mood_features import FEATURE_NAMES
+
+        names = tuple(str(n) for n in arrays["feature_names"])
+        if names != FEATURE_NAMES:
+            raise ModelError("mood model was trained on other features than this version "
+                             "computes; retrain it (make train-mood)")
+        self.arrays = arrays
+        self.card = card or {}
+        self.mean = arrays["scaler_mean"].astype(np.float64)
+        self.scale = arrays["scaler_scale"].astype(np.float64)
+        self.coef = arrays["lr_coef"].astype(np.float64)  # (2, n_features)
+        self.intercept = arrays["lr_intercept"].astype(np.float64)  # (2,)
+        self.trees = [_Trees({k.split("/", 2)[2]: v for k, v in arrays.items()
+                              if k.startswith(f"hgb/{axis}/")}) for axis in AXES]
+        self.tree_weight = float(arrays["tree_weight"])
+
+    # ---------------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, folder: str | Path | Any) -> MoodModel:
+        """Load weights (``mood.npz``, no pickle) and the card from a folder or a resource.
+
+        Raises:
+            ModelError: the files are missing or malformed.
+        """
+        import json
+
+        folder = Path(folder) if isinstance(folder, str) else folder
+        wfile, cfile = folder / WEIGHTS_FILE, folder / CARD_FILE
+        if not wfile.is_file():
+            raise ModelError(f"no mood model at {folder} ({WEIGHTS_FILE} missing)")
+        try:
+            with wfile.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            card = json.loads(cfile.read_text()) if cfile.is_file() else {}
+            return cls(arrays, card)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot load the mood model from {folder}: {exc}") from exc
+
+    def save(self, folder: Path) -> None:
+        """Write ``mood.npz`` atomically into ``folder``."""
+        import os
+
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (WEIGHTS_FILE + ".tmp.npz")
+        np.savez_compressed(tmp, **self.arrays)
+        os.replace(tmp, folder / WEIGHTS_FILE)
+
+    # ---------------------------------------------------------------- prediction
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """P(positive) of each axis, shape (n, 2), columns as :data:`AXES`."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        z = (X - self.mean) / self.scale
+        p_lr = 1.0 / (1.0 + np.exp(-np.clip(z @ self.coef.T + self.intercept, -50, 50)))
+        p_tr = np.stack([1.0 / (1.0 + np.exp(-np.clip(t.log_odds(X), -50, 50)))
+                         for t in self.trees], axis=1)
+        return (1.0 - self.tree_weight) * p_lr + self.tree_weight * p_tr
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """Signed valence and arousal in [-1, 1], shape (n, 2)."""
+        return np.clip(2.0 * self.probabilities(X) - 1.0, -1.0, 1.0)
+
+    def predict(self, notes: Notes, features: SymbolicFeatures) -> AffectEstimate:
+        """Valence and arousal of a note list (with its symbolic features)."""
+        from midi2img.mood_features import mood_features
+
+        v, a = self.scores(mood_features(notes, features)[None, :])[0]
+        return AffectEstimate(float(v), float(a))
+
+
+@lru_cache(maxsize=1)
+def _load_shipped() -> MoodModel | None:
+    folder = default_model_dir()
+    if not (folder / WEIGHTS_FILE).is_file():
+        return None
+    return MoodModel.load(folder)
+
+
 def load_default() -> AffectModel | None:
-    """The valence-arousal model shipped with the package, or None when none is shipped."""
-    return None
+    """The valence-arousal model shipped with the package (cached), or None when none is shipped.
+
+    Raises:
+        ModelError: the shipped files exist but cannot be loaded.
+    """
+    return _load_shipped()
