@@ -203,6 +203,19 @@ def tempo_from_notes(notes: Notes) -> float:
     return tempo_from_onset_envelope(env, sr=sr, hop_length=hop)
 
 
+def fold_tempo(tempo_bpm: float, *, low: float = 30.0, high: float = 300.0) -> float:
+    """Bring a tempo into ``[low, high]`` by octaves (some MIDI files state e.g. 18 BPM, with
+    the beat written as two notated beats)."""
+    t = float(tempo_bpm)
+    if not np.isfinite(t) or t <= 0:
+        return 120.0
+    while t < low:
+        t *= 2.0
+    while t > high:
+        t /= 2.0
+    return t
+
+
 def tempo_from_onset_envelope(env: np.ndarray, *, sr: int = 22050, hop_length: int = 512) -> float:
     """Global tempo (BPM) from an onset-strength envelope, with librosa's estimator."""
     import librosa
@@ -513,6 +526,7 @@ def extract(notes: Notes, *, duration_s: float | None = None, tempo_bpm: float |
         source = "midi" if notes.tempo_bpm else "notes"
     else:
         tempo, source = float(tempo_bpm), tempo_source or "audio"
+    tempo = fold_tempo(tempo)
     key = estimate_key(notes)
     chords = estimate_chords(notes, tempo_bpm=tempo, duration_s=max(dur, notes.end_s))
     maj, mino = chord_quality_ratios(chords)

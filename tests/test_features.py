@@ -126,3 +126,10 @@ def test_mean_tempogram_in_pieces_equals_librosa() -> None:
     env = np.random.default_rng(0).random(20_000)
     whole = librosa.feature.tempogram(onset_envelope=env).mean(axis=-1, keepdims=True)
     assert np.allclose(features.mean_tempogram(env, piece_frames=4096), whole)
+
+
+def test_stated_tempo_out_of_range_is_folded_by_octaves() -> None:
+    n = _chords(C_MAJOR)
+    slow = Notes.from_arrays(n.onset_s, n.offset_s, n.midi_pitch, n.velocity, 18.0)
+    assert extract(slow).tempo_bpm == 36.0
+    assert features.fold_tempo(640.0) == 160.0
