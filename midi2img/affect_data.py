@@ -27,7 +27,7 @@ import numpy as np
 
 from midi2img.errors import DataError, InputError
 from midi2img.mood import quadrant_targets
-from midi2img.notes import Notes, notes_from_pretty_midi
+from midi2img.notes import Notes, notes_from_pretty_midi, parse_pretty_midi
 
 EMOPIA_ZIP = "emopia/midis.zip"
 EMOPIA_SPLITS = ("train", "val", "test")
@@ -126,10 +126,9 @@ def emopia_clips(data: str | Path | None = None) -> list[AffectClip]:
 
 def _notes_from_bytes(data: bytes, *, name: str, use_tempo: bool) -> Notes:
     import mido
-    import pretty_midi
 
     try:
-        pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+        pm = parse_pretty_midi(io.BytesIO(data))
         explicit = use_tempo and any(msg.type == "set_tempo" for track in
                                      mido.MidiFile(file=io.BytesIO(data)).tracks for msg in track)
     except Exception as exc:  # mido raises OSError, EOFError, KeyError, ValueError, ...

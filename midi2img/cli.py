@@ -51,8 +51,9 @@ MinFreqOpt = Annotated[float | None, typer.Option("--min-frequency", help="Lowes
                                                   "in Hz.")]
 MaxFreqOpt = Annotated[float | None, typer.Option("--max-frequency", help="Highest pitch kept, "
                                                   "in Hz.")]
-StyleOpt = Annotated[str | None, typer.Option("--style", help="Prompt style: painting, photo, "
-                                              "album-cover or abstract (see keywords/styles.toml).")]
+StyleOpt = Annotated[str | None, typer.Option(
+    "--style", help="Prompt style: painting, photo, album-cover or abstract (see "
+    "keywords/styles.toml).")]
 
 
 def _transcription_options(onset: float, frame: float, min_len: float, fmin: float | None,
@@ -292,9 +293,9 @@ def convert(
                               echo=typer.echo, images=maker, segments=seg)
     if failures:
         typer.echo(f"error: {len(failures)} of {len(tracks)} track(s) failed:", err=True)
-        for path, exc in failures:
-            typer.echo(f"  {path}: {exc}", err=True)
-        codes = {exc.exit_code for _, exc in failures}
+        for path, err in failures:
+            typer.echo(f"  {path}: {err}", err=True)
+        codes = {err.exit_code for _, err in failures}
         raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
 
 

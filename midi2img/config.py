@@ -13,7 +13,7 @@ DATA_ENV = "MIDI2IMG_DATA"
 
 
 def data_dir() -> Path:
-    """Return the shared data folder: ``$MIDI2IMG_DATA`` or ``../shared/data`` from the repo root."""
+    """The shared data folder: ``$MIDI2IMG_DATA``, or ``../shared/data`` beside the repo."""
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
@@ -48,6 +48,8 @@ def quiet_libraries() -> None:
     # librosa warns on silent or very short windows (empty tuning set, n_fft too large); the
     # pipeline validates its input itself and reports silence as a clear error.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"librosa(\..*)?")
+    # pretty_midi warns about tempo events on non-zero tracks, common in real files; harmless.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"pretty_midi(\..*)?")
     for name in ("tensorflow", "absl", "basic_pitch", "root", "h5py", "numba", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
     _QUIET = True

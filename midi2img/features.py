@@ -192,7 +192,6 @@ def tempo_from_notes(notes: Notes) -> float:
         return float(notes.tempo_bpm)
     if len(notes) < 4:
         return 120.0
-    import librosa
 
     sr, hop = 22050, 512
     n_frames = int(np.ceil(notes.end_s * sr / hop)) + 2

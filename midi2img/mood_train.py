@@ -293,7 +293,7 @@ def train(data: Path, out: Path, *, seed: int = 0, cache: Path | None = None,
     m_val = fit_model(*part(emo, X_e, ("train",)), *part(vg, X_v, ("train",)), seed=seed)
     Xe_val, e_val = part(emo, X_e, ("val",))
     Xv_val, v_val = part(vg, X_v, ("val",))
-    val = _r4(emopia_metrics(m_val.scores(Xe_val), e_val))
+    val: dict[str, Any] = _r4(emopia_metrics(m_val.scores(Xe_val), e_val))
     val["vgmidi"] = _r4(vgmidi_metrics(m_val.scores(Xv_val), v_val))
     log(f"validation: {json.dumps(val)}")
     # 2. final model on train+val, scored once on test

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -102,6 +102,18 @@ class Notes:
         return pm
 
 
+def parse_pretty_midi(source: Any) -> pretty_midi.PrettyMIDI:
+    """``pretty_midi.PrettyMIDI(source)`` without its validity warnings (tempo events on
+    non-zero tracks are common in real files and harmless here)."""
+    import warnings
+
+    import pretty_midi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pretty_midi.PrettyMIDI(source)
+
+
 def read_midi(path: str | Path) -> Notes:
     """Read every pitched (non-drum) note of a MIDI file.
 
@@ -109,13 +121,12 @@ def read_midi(path: str | Path) -> Notes:
         InputError: the file is not a readable MIDI file.
     """
     import mido
-    import pretty_midi
 
     from midi2img.audio import check_file
 
     p = check_file(path)
     try:
-        pm = pretty_midi.PrettyMIDI(str(p))
+        pm = parse_pretty_midi(str(p))
         explicit = any(msg.type == "set_tempo" for track in mido.MidiFile(str(p)).tracks
                        for msg in track)
     except Exception as exc:  # mido raises OSError, EOFError, KeyError, ValueError, ...

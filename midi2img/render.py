@@ -298,7 +298,6 @@ class DiffusionRenderer:
             import torch
             from diffusers import AutoPipelineForText2Image
             from diffusers.utils import logging as dlog
-
             from transformers.utils import logging as tlog
 
             dlog.set_verbosity_error()

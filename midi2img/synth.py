@@ -1,4 +1,4 @@
-"""Render MIDI to audio with a General MIDI soundfont (for the demo and for tests with ground truth).
+"""Render MIDI to audio with a General MIDI soundfont (the demo, and tests with ground truth).
 
 Uses the ``fluidsynth`` program with Debian's FluidR3 GM soundfont when present, or pretty_midi's
 bundled TimGM6mb soundfont otherwise.

@@ -5,7 +5,8 @@ CLIP's BPE vocabulary (OpenAI CLIP, MIT licence) is published as ``bpe_simple_vo
 the merges exactly as CLIP's ``SimpleTokenizer`` does it, and saved as a ``tokenizers`` JSON file
 that both ``tokenizers`` and transformers' ``CLIPTokenizer.from_pretrained`` read.
 
-Usage: python tools/make_clip_tokenizer.py path/to/bpe_simple_vocab_16e6.txt.gz models/clip_tokenizer
+Usage:
+    python tools/make_clip_tokenizer.py PATH/bpe_simple_vocab_16e6.txt.gz models/clip_tokenizer
 """
 
 from __future__ import annotations
