@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 from midi2img.gtzan.dataset import FEATURE_COLUMNS
+from midi2img.gtzan.hpss import hpss
 
 from midi2img.errors import InputError
-from midi2img.gtzan.hpss import hpss
 
 #: Sample rate of the recipe (GTZAN's own rate).
 FEATURE_SR_HZ = 22050
