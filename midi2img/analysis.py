@@ -142,6 +142,7 @@ class _AudioPass:
         self.transcriber = StreamingTranscriber(options.transcription)
         self.genre_scorer = genre_scorer
         self.genre_rows: list[np.ndarray] = []
+        self.genre_window_s: list[float] = []
         self.envelopes: list[np.ndarray] = []
         self.peak = 0.0
         self.hash = hashlib.sha256()
@@ -161,8 +162,18 @@ class _AudioPass:
         b = a + int(round((seg.core_end_s - seg.core_start_s) * seg.sr / ONSET_HOP))
         self.envelopes.append(env[a:b])
         t2 = time.perf_counter()
-        if self.genre_scorer is not None and core.size >= seg.sr * 3:
+        if self.genre_scorer is not None and core.size >= 2048:
             self.genre_rows.append(self.genre_scorer.window_features(core, seg.sr))
+            self.genre_window_s.append(core.size / seg.sr)
+
+    def genre_windows(self) -> np.ndarray:
+        """Feature rows of the windows to score: as ``midi2img genre predict`` does, a final
+        window shorter than the GTZAN recipe's minimum is dropped unless it is the only one."""
+        from midi2img.gtzan.features import MIN_WINDOW_S
+
+        keep = [r for r, s in zip(self.genre_rows, self.genre_window_s, strict=True)
+                if s >= MIN_WINDOW_S]
+        return np.stack(keep or self.genre_rows[:1])
         t3 = time.perf_counter()
         self.t_transcribe += t1 - t0
         self.t_tempo += t2 - t1
@@ -227,7 +238,7 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         timings["features"] = time.perf_counter() - t0
         if scorer is not None and ap.genre_rows:
             t0 = time.perf_counter()
-            genre_pred = scorer.predict(np.stack(ap.genre_rows))
+            genre_pred = scorer.predict(ap.genre_windows())
             timings["genre"] = time.perf_counter() - t0 + ap.t_genre
         kind = "audio"
         content_hash = ap.hash.hexdigest()[:16]

@@ -59,6 +59,31 @@ def test_keywords_json_contract_on_audio(demo_files) -> None:
     assert d["keywords"] and all(k["because"] and 0 < k["weight"] <= 1 for k in d["keywords"])
     assert d["prompt_tokens"] <= 77
     assert d["versions"]["midi2img"]
+    # the shipped genre network and valence-arousal model fill their keys
+    probs = d["genre"]["probabilities"]
+    assert len(probs) == 10 and abs(sum(probs.values()) - 1) < 1e-6
+    assert d["genre"]["label"] == max(probs, key=probs.get)
+    assert d["genre"]["decision"] in ("confident", "blend", "silent")
+    assert -1 <= d["affect"]["valence"] <= 1 and -1 <= d["affect"]["arousal"] <= 1
+    assert d["affect"]["quadrant"] in ("Q1", "Q2", "Q3", "Q4")
+    mood_words = {k["keyword"] for k in d["keywords"] if k["rule"].startswith("affect-")}
+    assert all(k["rule"] == f"affect-{d['affect']['quadrant']}" for k in d["keywords"]
+               if k["rule"].startswith("affect-")) and mood_words
+
+
+def test_genre_in_analysis_matches_genre_predict(demo_files, demo_analysis) -> None:
+    from midi2img.audio import load
+    from midi2img.genre import load_default
+    from midi2img.gtzan.features import windows
+
+    scorer = load_default()
+    y = load(demo_files[1])
+    rows = [scorer.window_features(w, 22050) for w in windows(y, sr=22050)]
+    direct = scorer.predict(np.stack(rows))
+    assert demo_analysis.genre is not None
+    assert demo_analysis.genre.label == direct.label
+    for g, p in direct.probabilities.items():
+        assert abs(demo_analysis.genre.probabilities[g] - p) < 0.02
 
 
 def test_keywords_table_on_midi(tmp_path: Path) -> None:
