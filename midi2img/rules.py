@@ -193,7 +193,8 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         if not rule.matches(value):
             continue
         scale = 1.0
-        why = f"{rule.feature} = {_fmt(value)} ({rule.condition()}; rule {rule.id}: {rule.source})"
+        cond = "" if rule.equals is not None else f"{rule.condition()}; "
+        why = f"{rule.feature} = {_fmt(value)} ({cond}rule {rule.id}: {rule.source})"
         if rule.scale_by:
             scale = float(features.get(rule.scale_by, 1.0))
             why += f", weighted by {rule.scale_by} = {_fmt(scale)}"
