@@ -165,6 +165,10 @@ class _AudioPass:
         if self.genre_scorer is not None and core.size >= 2048:
             self.genre_rows.append(self.genre_scorer.window_features(core, seg.sr))
             self.genre_window_s.append(core.size / seg.sr)
+        t3 = time.perf_counter()
+        self.t_transcribe += t1 - t0
+        self.t_tempo += t2 - t1
+        self.t_genre += t3 - t2
 
     def genre_windows(self) -> np.ndarray:
         """Feature rows of the windows to score: as ``midi2img genre predict`` does, a final
@@ -174,10 +178,6 @@ class _AudioPass:
         keep = [r for r, s in zip(self.genre_rows, self.genre_window_s, strict=True)
                 if s >= MIN_WINDOW_S]
         return np.stack(keep or self.genre_rows[:1])
-        t3 = time.perf_counter()
-        self.t_transcribe += t1 - t0
-        self.t_tempo += t2 - t1
-        self.t_genre += t3 - t2
 
 
 def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,

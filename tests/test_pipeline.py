@@ -63,3 +63,10 @@ def test_note_statistics_match_the_score(demo_analysis) -> None:
     assert 79 <= n["pitch_high"] <= 84
     assert 0.15 < n["bass_ratio"] < 0.4
     assert 2.5 < n["polyphony"] < 6
+
+
+def test_stage_times_are_recorded(demo_analysis) -> None:
+    t = demo_analysis.timings_s
+    assert t["transcribe"] > 0 and t["onset_envelope"] > 0 and t["genre_features"] > 0
+    stages = t["transcribe"] + t["tempo"] + t["genre"] + t["features"]
+    assert stages <= t["total"]
