@@ -189,7 +189,6 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             notes.
     """
     from midi2img import genre as genre_mod
-    from midi2img import mood as mood_mod
     from midi2img.audio import is_midi
 
     quiet_libraries()
@@ -243,6 +242,46 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         kind = "audio"
         content_hash = ap.hash.hexdigest()[:16]
 
+    return analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
+                         genre=genre_pred, options=opts, omitted=omitted, timings=timings,
+                         content_hash=content_hash, started=t_start)
+
+
+def analyse_notes(notes: Notes, *, source: str, input_kind: str,
+                  features: SymbolicFeatures | None = None, duration_s: float | None = None,
+                  tempo_bpm: float | None = None, tempo_source: str | None = None,
+                  genre: GenrePrediction | None = None, options: AnalysisOptions | None = None,
+                  omitted: dict[str, str] | None = None, timings: dict[str, float] | None = None,
+                  content_hash: str = "", started: float | None = None) -> Analysis:
+    """The symbolic half of the analysis: features, affect, keywords and prompt of a note list.
+
+    ``analyse_track`` ends here, and so does each storyboard section (its own notes, the track's
+    tempo, genre and style).
+
+    Args:
+        notes: The notes (not empty).
+        source: What the notes come from (a path, or a path and a time range).
+        input_kind: ``"audio"`` or ``"midi"``.
+        features: Features already extracted; otherwise extracted here with ``duration_s``,
+            ``tempo_bpm`` and ``tempo_source``.
+        genre: Genre probabilities to feed the keyword rules, if any.
+        options: Style and whether to predict affect.
+        omitted: What was left out so far, and why (extended here).
+        timings: Stage times so far (extended here).
+        content_hash: Hash of the input, for seeds.
+        started: ``time.perf_counter()`` at the start of the whole analysis, for ``total``.
+    """
+    from midi2img import mood as mood_mod
+
+    opts = options or AnalysisOptions()
+    omitted = dict(omitted or {})
+    timings = dict(timings or {})
+    t_start = time.perf_counter() if started is None else started
+    if features is None:
+        t0 = time.perf_counter()
+        features = extract(notes, duration_s=duration_s, tempo_bpm=tempo_bpm,
+                           tempo_source=tempo_source)
+        timings["features"] = time.perf_counter() - t0
     affect: AffectEstimate | None = None
     if opts.use_affect:
         model = mood_mod.load_default()
@@ -250,12 +289,12 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             omitted["affect"] = "no valence-arousal model is shipped with this installation"
         else:
             t0 = time.perf_counter()
-            affect = model.predict(notes, feats)
+            affect = model.predict(notes, features)
             timings["affect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    keywords = apply_rules(feats.flat(), genre=genre_pred, affect=affect)
+    keywords = apply_rules(features.flat(), genre=genre, affect=affect)
     prompt = build_prompt(keywords, style=opts.style)
     timings["keywords_prompt"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
-    return Analysis(str(p), kind, feats, notes, tuple(keywords), prompt, genre_pred, affect,
+    return Analysis(source, input_kind, features, notes, tuple(keywords), prompt, genre, affect,
                     omitted, timings, content_hash)

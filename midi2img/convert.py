@@ -173,26 +173,20 @@ def _clock(t: float) -> str:
 def analyse_sections(analysis: Analysis, bounds: Sequence[tuple[float, float]]
                      ) -> list[Section]:
     """Analyse every section: its notes, the track's tempo, genre and prompt style."""
-    from midi2img import mood
-    from midi2img.features import extract
-    from midi2img.prompt import build_prompt
-    from midi2img.rules import apply_rules
+    from midi2img.analysis import AnalysisOptions, analyse_notes
 
-    affect_model = mood.load_default() if analysis.affect is not None else None
+    opts = AnalysisOptions(style=analysis.prompt.style, use_affect=analysis.affect is not None)
     out = []
     for i, (a, b) in enumerate(bounds, 1):
         notes = analysis.notes.window(a, b)
         if not len(notes):
             out.append(Section(i, a, b, None))
             continue
-        feats = extract(notes, duration_s=b - a, tempo_bpm=analysis.features.tempo_bpm,
-                        tempo_source="track")
-        affect = affect_model.predict(notes, feats) if affect_model is not None else None
-        kws = apply_rules(feats.flat(), genre=analysis.genre, affect=affect)
-        prompt = build_prompt(kws, style=analysis.prompt.style)
-        sub = Analysis(f"{analysis.source}#{a:.2f}-{b:.2f}", analysis.input_kind, feats, notes,
-                       tuple(kws), prompt, analysis.genre, affect,
-                       content_hash=analysis.content_hash)
+        sub = analyse_notes(notes, source=f"{analysis.source}#{a:.2f}-{b:.2f}",
+                            input_kind=analysis.input_kind, duration_s=b - a,
+                            tempo_bpm=analysis.features.tempo_bpm, tempo_source="track",
+                            genre=analysis.genre, options=opts,
+                            content_hash=analysis.content_hash)
         out.append(Section(i, a, b, sub))
     return out
 
