@@ -127,12 +127,9 @@ def predict(
     """Valence, arousal and quadrant of one track."""
     try:
         from midi2img.errors import InputError
-        from midi2img.mood_features import extract_for_mood
+        from midi2img.features import extract
 
-        if not track.exists():
-            raise InputError(f"no such file: {track}")
-        if track.is_dir():
-            raise InputError(f"{track} is a folder, not a track")
+        # read_midi / transcribe_file report a missing file or a folder themselves
         if track.suffix.lower() in (".mid", ".midi"):
             from midi2img.notes import read_midi
 
@@ -146,7 +143,7 @@ def predict(
         if not len(notes):
             raise InputError(f"{track}: no notes")
         model = _model(model_dir)
-        est = model.predict(notes, extract_for_mood(notes))
+        est = model.predict(notes, extract(notes))
     except Midi2ImgError as exc:
         raise _fail(exc) from exc
     if as_json:

@@ -77,25 +77,6 @@ def _slope(t: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(tt, y, 1)[0])
 
 
-def extract_for_mood(notes: Notes) -> SymbolicFeatures:
-    """``features.extract`` with a stated MIDI tempo folded into its 20..320 BPM range.
-
-    A few MIDI files state tempi such as 18 BPM (a beat written as a whole bar); doubling or
-    halving keeps the beat grid musically the same and avoids a validation error.
-    """
-    from midi2img.features import extract
-
-    tempo = notes.tempo_bpm
-    if tempo:
-        while tempo < 20.0:
-            tempo *= 2.0
-        while tempo > 320.0:
-            tempo /= 2.0
-        if tempo != notes.tempo_bpm:
-            return extract(notes, tempo_bpm=tempo, tempo_source="midi")
-    return extract(notes)
-
-
 def _local_mode(notes: Notes, dur: float, *, window_s: float = 5.0) -> np.ndarray:
     """Major/minor template fit in ~5 s windows (any tonic): mean fits, margin mean/std."""
     n_win = max(1, int(round(dur / window_s)))

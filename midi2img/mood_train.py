@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from midi2img.affect_data import AffectClip, iter_notes
-from midi2img.mood_features import FEATURE_NAMES, FEATURE_VERSION, extract_for_mood, mood_features
+from midi2img.features import extract
+from midi2img.mood_features import FEATURE_NAMES, FEATURE_VERSION, mood_features
 
 
 def clip_features(notes_and_clip: tuple[AffectClip, object]) -> np.ndarray:
     """Features of one clip (module-level so that a process pool can call it)."""
     clip, notes = notes_and_clip
-    feats = extract_for_mood(notes)  # type: ignore[arg-type]
+    feats = extract(notes)  # type: ignore[arg-type]
     return mood_features(notes, feats)  # type: ignore[arg-type]
 
 
