@@ -47,6 +47,11 @@ class AnalysisOptions:
     use_genre: bool = True
     use_affect: bool = True
 
+    def __post_init__(self) -> None:
+        from midi2img.prompt import get_style
+
+        get_style(self.style)  # InputError naming the styles there are
+
 
 @dataclass(frozen=True)
 class Analysis:

@@ -131,9 +131,6 @@ def keywords(
         opts = AnalysisOptions(_transcription_options(onset_threshold, frame_threshold,
                                                       min_note_length, min_frequency,
                                                       max_frequency), style=style)
-        from midi2img.prompt import get_style
-
-        get_style(style)
         with _Progress(f"analysing {track.name}") as bar:
             result = analyse_track(track, opts, progress=bar.update)
     except Midi2ImgError as exc:
@@ -273,9 +270,6 @@ def convert(
     from midi2img.render import ImageMaker, RenderOptions
 
     try:
-        from midi2img.prompt import get_style
-
-        get_style(style)
         opts = AnalysisOptions(_transcription_options(onset_threshold, frame_threshold,
                                                       min_note_length, min_frequency,
                                                       max_frequency), style=style)
