@@ -74,12 +74,8 @@ def test_keywords_json_contract_on_audio(demo_files) -> None:
 def test_genre_in_analysis_matches_genre_predict(demo_files, demo_analysis) -> None:
     from midi2img.audio import load
     from midi2img.genre import load_default
-    from midi2img.gtzan.features import windows
 
-    scorer = load_default()
-    y = load(demo_files[1])
-    rows = [scorer.window_features(w, 22050) for w in windows(y, sr=22050)]
-    direct = scorer.predict(np.stack(rows))
+    direct = load_default().score_audio(load(demo_files[1]), 22050)  # as `genre predict` does
     assert demo_analysis.genre is not None
     assert demo_analysis.genre.label == direct.label
     for g, p in direct.probabilities.items():
