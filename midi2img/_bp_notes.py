@@ -26,10 +26,11 @@ from typing import List, Optional, Tuple
 import numpy as np
 import scipy.signal
 
-FFT_HOP = 256
-AUDIO_SAMPLE_RATE = 22050
-AUDIO_N_SAMPLES = AUDIO_SAMPLE_RATE * 2 - FFT_HOP
-ANNOTATIONS_FPS = AUDIO_SAMPLE_RATE // FFT_HOP
+from midi2img.constants import BP_AUDIO_N_SAMPLES as AUDIO_N_SAMPLES
+from midi2img.constants import BP_FFT_HOP as FFT_HOP
+from midi2img.constants import BP_FRAMES_PER_S as ANNOTATIONS_FPS
+from midi2img.constants import SAMPLE_RATE_HZ as AUDIO_SAMPLE_RATE
+
 ANNOT_N_FRAMES = ANNOTATIONS_FPS * 2
 MIDI_OFFSET = 21
 MAX_FREQ_IDX = 87

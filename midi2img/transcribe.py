@@ -23,25 +23,21 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from midi2img.audio import SAMPLE_RATE_HZ
 from midi2img.config import quiet_libraries
+from midi2img.constants import (
+    BP_AUDIO_N_SAMPLES,
+    BP_FFT_HOP,
+    BP_FRAMES_PER_S,
+    BP_N_OVERLAP_FRAMES,
+    SAMPLE_RATE_HZ,
+)
 from midi2img.errors import InputError, ModelError
 from midi2img.notes import Notes
 
-# Basic Pitch's constants (basic_pitch/constants.py), repeated so that importing this module
-# stays cheap; ``_check_constants`` verifies them against the installed package.
-FFT_HOP = 256
-AUDIO_N_SAMPLES = SAMPLE_RATE_HZ * 2 - FFT_HOP  # 43844
-N_OVERLAP_FRAMES = 30
-OVERLAP_SAMPLES = N_OVERLAP_FRAMES * FFT_HOP  # 7680
-WINDOW_HOP_SAMPLES = AUDIO_N_SAMPLES - OVERLAP_SAMPLES  # 36164
-FRAMES_PER_S = SAMPLE_RATE_HZ // FFT_HOP  # 86
-MIDI_OFFSET = 21
-
-#: Segment length for streaming transcription (a multiple of 512 samples, about 30 s).
-SEGMENT_SAMPLES = 1292 * 512
-#: Context on each side of a segment (about 1 s).
-SEGMENT_PAD_SAMPLES = 43 * 512
+# Basic Pitch's windowing (basic_pitch/constants.py, as in ``midi2img.constants``; a test checks
+# them against the installed package without importing it whole).
+OVERLAP_SAMPLES = BP_N_OVERLAP_FRAMES * BP_FFT_HOP  # 7680
+WINDOW_HOP_SAMPLES = BP_AUDIO_N_SAMPLES - OVERLAP_SAMPLES  # 36164
 
 
 @dataclass(frozen=True)
@@ -85,7 +81,7 @@ class TranscriptionOptions:
     @property
     def min_note_frames(self) -> int:
         """Minimum note length in model frames, as basic-pitch's CLI computes it."""
-        return int(np.round(self.min_note_length_ms / 1000 * (SAMPLE_RATE_HZ / FFT_HOP)))
+        return int(np.round(self.min_note_length_ms / 1000 * (SAMPLE_RATE_HZ / BP_FFT_HOP)))
 
 
 class _Backend(Protocol):
@@ -186,17 +182,17 @@ def _model_outputs(audio: np.ndarray, backend: _Backend) -> tuple[np.ndarray, np
     padded = np.concatenate([np.zeros(OVERLAP_SAMPLES // 2, dtype=np.float32),
                              audio.astype(np.float32)])
     starts = range(0, padded.shape[0], WINDOW_HOP_SAMPLES)
-    windows = np.zeros((len(starts), AUDIO_N_SAMPLES, 1), dtype=np.float32)
+    windows = np.zeros((len(starts), BP_AUDIO_N_SAMPLES, 1), dtype=np.float32)
     for i, s in enumerate(starts):
-        w = padded[s: s + AUDIO_N_SAMPLES]
+        w = padded[s: s + BP_AUDIO_N_SAMPLES]
         windows[i, : w.shape[0], 0] = w
     notes, onsets = [], []
     for b in range(0, len(windows), 16):
         n, o = backend(windows[b: b + 16])
         notes.append(n)
         onsets.append(o)
-    half = N_OVERLAP_FRAMES // 2
-    n_frames = int(np.floor(audio.shape[0] * (FRAMES_PER_S / SAMPLE_RATE_HZ)))
+    half = BP_N_OVERLAP_FRAMES // 2
+    n_frames = int(np.floor(audio.shape[0] * (BP_FRAMES_PER_S / SAMPLE_RATE_HZ)))
 
     def unwrap(x: list[np.ndarray]) -> np.ndarray:
         arr = np.concatenate(x)[:, half:-half, :]
@@ -214,7 +210,7 @@ def transcribe_clip(audio: np.ndarray, *, options: TranscriptionOptions | None =
     """
     opts = options or TranscriptionOptions()
     backend = backend or load_backend()
-    if audio.shape[0] < FFT_HOP * 2:
+    if audio.shape[0] < BP_FFT_HOP * 2:
         return []
     frames, onsets = _model_outputs(audio, backend)
     return notes_from_activations(frames, onsets, opts)
@@ -267,6 +263,7 @@ class StreamingTranscriber:
 def transcribe_file(path: str | Path, *, options: TranscriptionOptions | None = None) -> Notes:
     """Transcribe a whole recording in bounded memory."""
     from midi2img.audio import iter_blocks, iter_segments, probe
+    from midi2img.constants import SEGMENT_PAD_SAMPLES, SEGMENT_SAMPLES
 
     info = probe(path)
     tr = StreamingTranscriber(options)

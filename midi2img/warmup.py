@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from midi2img.constants import SAMPLE_RATE_HZ
+
 
 def main() -> None:
     """Run every audio stage once on a short synthetic signal."""
@@ -22,7 +24,7 @@ def main() -> None:
     from midi2img.features import tempo_from_onset_envelope
     from midi2img.transcribe import load_backend, transcribe_clip
 
-    sr = 22050
+    sr = SAMPLE_RATE_HZ
     t = np.arange(sr * 4) / sr
     y = (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=512)

@@ -6,8 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from midi2img import features
-from midi2img.features import KeyEstimate, extract, roman_numeral
+from midi2img.features import KeyEstimate, extract, harmony, key, roman_numeral, stats, tempo
 from midi2img.notes import Notes, notes_from_pretty_midi
 
 
@@ -29,14 +28,14 @@ C_MAJOR = [(48, 60, 64, 67), (43, 59, 62, 67), (45, 60, 64, 69), (41, 60, 65, 69
 
 
 def test_key_major_and_minor() -> None:
-    assert features.estimate_key(_chords(C_MAJOR * 2)).label == "C major"
-    minor = features.estimate_key(_chords(A_MINOR * 2))
+    assert key.estimate_key(_chords(C_MAJOR * 2)).label == "C major"
+    minor = key.estimate_key(_chords(A_MINOR * 2))
     assert minor.label == "A minor" and minor.mode == "minor"
 
 
 def test_key_follows_transposition() -> None:
     up = _chords([tuple(p + 2 for p in c) for c in C_MAJOR] * 2)
-    assert features.estimate_key(up).label == "D major"
+    assert key.estimate_key(up).label == "D major"
 
 
 def test_chords_and_roman_numerals_in_minor() -> None:
@@ -69,8 +68,8 @@ def test_seventh_chords_are_recognised() -> None:
 
 
 def test_articulation_staccato_vs_legato() -> None:
-    stacc = features.articulation(_chords(C_MAJOR, fill=0.3))
-    leg = features.articulation(_chords(C_MAJOR, fill=1.0))
+    stacc = stats.articulation(_chords(C_MAJOR, fill=0.3))
+    leg = stats.articulation(_chords(C_MAJOR, fill=1.0))
     assert stacc == pytest.approx(0.3, abs=0.02)
     assert leg == pytest.approx(1.0, abs=0.02)
 
@@ -86,8 +85,8 @@ def test_polyphony_register_and_dynamics() -> None:
 
 
 def test_dissonance_orders_consonant_below_clusters() -> None:
-    consonant = features.dissonance(_chords([(60, 64, 67)]))
-    cluster = features.dissonance(_chords([(60, 61, 62, 63)]))
+    consonant = harmony.dissonance(_chords([(60, 64, 67)]))
+    cluster = harmony.dissonance(_chords([(60, 61, 62, 63)]))
     assert consonant == 0.0
     assert cluster > 0.6
 
@@ -105,7 +104,7 @@ def test_refine_tempo_beats_the_lag_grid() -> None:
     env = np.zeros(4000)
     period = 60 / 120 * sr / hop  # 21.53 frames
     env[np.round(np.arange(0, 4000 - 1, period)).astype(int)] = 1.0
-    assert abs(features.refine_tempo(env, 117.45, sr=sr, hop_length=hop) - 120) < 0.5
+    assert abs(tempo.refine_tempo(env, 117.45, sr=sr, hop_length=hop) - 120) < 0.5
 
 
 def test_notes_record_validates() -> None:
@@ -125,11 +124,39 @@ def test_mean_tempogram_in_pieces_equals_librosa() -> None:
 
     env = np.random.default_rng(0).random(20_000)
     whole = librosa.feature.tempogram(onset_envelope=env).mean(axis=-1, keepdims=True)
-    assert np.allclose(features.mean_tempogram(env, piece_frames=4096), whole)
+    assert np.allclose(tempo.mean_tempogram(env, piece_frames=4096), whole)
 
 
 def test_stated_tempo_out_of_range_is_folded_by_octaves() -> None:
     n = _chords(C_MAJOR)
     slow = Notes.from_arrays(n.onset_s, n.offset_s, n.midi_pitch, n.velocity, 18.0)
     assert extract(slow).tempo_bpm == 36.0
-    assert features.fold_tempo(640.0) == 160.0
+    assert tempo.fold_tempo(640.0) == 160.0
+
+
+def test_roman_numerals_agree_with_music21_on_diatonic_chords() -> None:
+    """The hand-written numerals agree with music21's on the diatonic triads, V7 and ii7 of all
+    12 major keys (music21 writes figured-bass inversions and melodic-minor alterations
+    elsewhere, a convention the prompts do not need)."""
+    from music21 import chord, key, roman
+
+    from midi2img.constants import PITCH_CLASSES
+
+    for tonic in range(12):
+        k = KeyEstimate(f"{PITCH_CLASSES[tonic]} major", tonic, "major", 1.0, 1.0)
+        mkey = key.Key(PITCH_CLASSES[tonic].replace("b", "-"))
+        low = mkey.tonic.transpose(0)
+        low.octave = 4
+        scale = mkey.getScale().getPitches(low, low.transpose("P15"))
+        for degree in range(7):
+            for size in (3, 4):
+                if size == 4 and degree not in (1, 4):  # ii7 and V7
+                    continue
+                tones = [scale[degree + 2 * i] for i in range(size)]
+                theirs = roman.romanNumeralFromChord(chord.Chord(tones), mkey).figure
+                root_pc = tones[0].pitchClass
+                ivs = tuple(sorted((t.pitchClass - root_pc) % 12 for t in tones))
+                quality = {(0, 4, 7): "maj", (0, 3, 7): "min", (0, 3, 6): "dim",
+                           (0, 4, 7, 10): "7", (0, 3, 7, 10): "min7"}[ivs]
+                ours = roman_numeral(f"{PITCH_CLASSES[root_pc]}:{quality}", k)
+                assert ours.replace("°", "o") == theirs, (k.label, quality, ours, theirs)
