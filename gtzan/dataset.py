@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from midi2img.constants import GTZAN_GENRES, SPLITS
 from midi2img.errors import DataError, InputError
-from midi2img.genre import GTZAN_GENRES
 
 #: The 57 feature columns of ``features_30_sec.csv``, in table order (``length`` excluded).
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -28,8 +28,6 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "perceptr_mean", "perceptr_var", "tempo",
     *(f"mfcc{i}_{stat}" for i in range(1, 21) for stat in ("mean", "var")),
 )
-#: The split names, as in the shipped list files ``<split>_filtered.txt``.
-SPLITS = ("train", "valid", "test")
 #: Audio extensions accepted in an audio root.
 AUDIO_SUFFIXES = (".wav", ".au")
 
@@ -155,11 +153,6 @@ def split_ids(split: str) -> tuple[str, ...]:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     text = (resources.files("midi2img.gtzan") / "splits" / f"{split}_filtered.txt").read_text()
     return tuple(clip_id(line) for line in text.splitlines() if line.strip())
-
-
-def split_files(split: str) -> tuple[str, ...]:
-    """The shipped split list as written: ``<genre>/<genre>.000NN.wav`` per clip."""
-    return tuple(f"{genre_of(c)}/{c}.wav" for c in split_ids(split))
 
 
 def index_audio_root(root: str | Path) -> dict[str, Path]:

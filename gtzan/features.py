@@ -10,13 +10,14 @@ tolerances asserted in ``tests/test_gtzan_features.py``.
 from __future__ import annotations
 
 import numpy as np
+
+from midi2img.constants import SAMPLE_RATE_HZ
+from midi2img.errors import InputError
 from midi2img.gtzan.dataset import FEATURE_COLUMNS
 from midi2img.gtzan.hpss import hpss
 
-from midi2img.errors import InputError
-
-#: Sample rate of the recipe (GTZAN's own rate).
-FEATURE_SR_HZ = 22050
+#: Sample rate of the recipe (GTZAN's own rate, the analysis pass's rate).
+FEATURE_SR_HZ = SAMPLE_RATE_HZ
 #: Length of one scoring window, as the table's clips.
 WINDOW_S = 30.0
 #: Shortest window worth scoring (shorter tails are dropped unless they are the whole track).

@@ -1,25 +1,27 @@
-"""The genre network's forward pass in numpy: no TensorFlow at inference time.
+"""The genre network (its forward pass in numpy: no TensorFlow at inference time) and the
+record it gives.
 
-Training (:mod:`midi2img.gtzan.train`) fits an ensemble of small Keras MLPs and exports, beside
-the ``.keras`` files, one ``genre_mlp.npz`` (feature transform, scaler, every member's weights,
-the temperature) and one ``genre_mlp.json`` (label order, feature order, architecture, versions).
-Loading reads only arrays and JSON: nothing is unpickled (``np.load(allow_pickle=False)``).
+Training (:mod:`midi2img.gtzan.train`) fits an ensemble of small Keras MLPs and exports one
+``genre_mlp.npz`` (feature transform, scaler, every member's weights, the temperature) and one
+``genre_mlp.json`` (label order, feature order, architecture, results, versions). Loading reads
+only arrays and JSON: nothing is unpickled (``np.load(allow_pickle=False)``). The shipped model
+is loaded through :func:`midi2img.modeling.load_shipped` (``load_shipped("genre")``);
+:class:`GtzanScorer` applies it to a track's audio, 30 s window at a time, and gives a
+:class:`GenrePrediction`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
 import numpy as np
 
+from midi2img.constants import GTZAN_GENRES
 from midi2img.errors import ModelError
 
-#: Package-data folder of the shipped genre model (inside ``midi2img.models``).
-GENRE_MODEL_DIR = "genre"
 #: File names inside a genre model folder.
 WEIGHTS_FILE = "genre_mlp.npz"
 META_FILE = "genre_mlp.json"
@@ -113,7 +115,10 @@ class GenreMLP:
         return self.combine(self.member_logits(self.scaled(rows)))
 
     def save(self, folder: str | Path) -> None:
-        """Write ``genre_mlp.npz`` and ``genre_mlp.json`` into ``folder``."""
+        """Write ``genre_mlp.npz`` and ``genre_mlp.json`` into ``folder`` (same model, same
+        bytes)."""
+        from midi2img.io import atomic_write_bytes, atomic_write_text, npz_bytes
+
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
@@ -124,16 +129,12 @@ class GenreMLP:
             for i, (w, b) in enumerate(layers):
                 arrays[f"m{m}_w{i}"] = w
                 arrays[f"m{m}_b{i}"] = b
-        tmp = out / (WEIGHTS_FILE + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(out / WEIGHTS_FILE)
+        atomic_write_bytes(out / WEIGHTS_FILE, npz_bytes(arrays, compress=False))
         meta = dict(self.meta or {})
         meta.update(labels=list(self.labels), columns=list(self.columns),
                     members=len(self.members), layers=len(self.members[0]),
                     temperature=self.temperature)
-        tmp_json = out / (META_FILE + ".tmp")
-        tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        tmp_json.replace(out / META_FILE)
+        atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, folder: str | Path | Traversable) -> GenreMLP:
@@ -162,15 +163,82 @@ class GenreMLP:
                    float(arrays["temperature"]), meta)
 
 
-def shipped_model_dir() -> Traversable:
-    """The package-data folder holding the shipped genre model."""
-    return resources.files("midi2img.models") / GENRE_MODEL_DIR
+@dataclass(frozen=True)
+class GenrePrediction:
+    """Genre probabilities for a track.
 
-
-def load_shipped() -> GenreMLP:
-    """Load the shipped genre model.
-
-    Raises:
-        ModelError: when no genre model is shipped.
+    Attributes:
+        label: The most probable genre.
+        probabilities: One probability per GTZAN genre, summing to 1.
+        windows: How many 30 s windows were scored and averaged.
     """
-    return GenreMLP.load(shipped_model_dir())
+
+    label: str
+    probabilities: dict[str, float]
+    windows: int = 1
+
+    def __post_init__(self) -> None:
+        if set(self.probabilities) != set(GTZAN_GENRES):
+            raise ValueError("probabilities must have exactly the 10 GTZAN genres")
+        total = sum(self.probabilities.values())
+        if abs(total - 1.0) > 1e-3 or min(self.probabilities.values()) < 0:
+            raise ValueError(f"probabilities must be >= 0 and sum to 1, got sum {total:.4f}")
+        if self.label != max(self.probabilities, key=self.probabilities.__getitem__):
+            raise ValueError("label must be the most probable genre")
+
+    @classmethod
+    def from_probabilities(cls, probs: np.ndarray, *, windows: int = 1) -> GenrePrediction:
+        """Build from a probability vector in :data:`GTZAN_GENRES` order (renormalised)."""
+        p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
+        p = p / p.sum()
+        d = {g: float(v) for g, v in zip(GTZAN_GENRES, p, strict=True)}
+        return cls(GTZAN_GENRES[int(np.argmax(p))], d, windows)
+
+    def top(self, k: int = 2) -> list[tuple[str, float]]:
+        """The ``k`` most probable genres with their probabilities."""
+        return sorted(self.probabilities.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+    def to_dict(self) -> dict[str, object]:
+        """The contract's ``genre`` object."""
+        return {"label": self.label, "probabilities": dict(self.probabilities),
+                "windows": self.windows}
+
+
+class GtzanScorer:
+    """A genre network applied to a track's audio: what the analysis pipeline calls.
+
+    Features follow the GTZAN table's librosa recipe (:mod:`midi2img.gtzan.features`); the
+    network runs in numpy (:class:`midi2img.gtzan.model.GenreMLP`), so scoring never imports
+    TensorFlow. A track longer than 30 s is scored window by window and the windows'
+    probabilities are averaged.
+    """
+
+    def __init__(self, model: GenreMLP) -> None:
+        if set(model.labels) != set(GTZAN_GENRES):
+            raise ModelError("genre model labels are not the 10 GTZAN genres")
+        self.model = model
+        self._order = np.array([model.labels.index(g) for g in GTZAN_GENRES])
+
+    def window_features(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """The 57 table features of one (up to 30 s) mono window."""
+        from midi2img.gtzan.features import extract_features
+
+        return extract_features(audio, sr=sr)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """``(windows, 10)`` probabilities in :data:`GTZAN_GENRES` order."""
+        return self.model.predict_proba(np.atleast_2d(rows))[:, self._order]
+
+    def predict(self, rows: np.ndarray) -> GenrePrediction:
+        """Mean of the windows' probabilities as one prediction for the track."""
+        probs = self.probabilities(rows)
+        if probs.shape[0] == 0:
+            raise ValueError("no feature rows to score")
+        return GenrePrediction.from_probabilities(probs.mean(axis=0), windows=probs.shape[0])
+
+    def score_audio(self, audio: np.ndarray, sr: int) -> GenrePrediction:
+        """Score a whole mono track: 30 s windows, features, mean probabilities."""
+        from midi2img.gtzan.features import windows
+
+        rows = [self.window_features(w, sr) for w in windows(audio, sr=sr)]
+        return self.predict(np.stack(rows))

@@ -5,29 +5,27 @@ ensemble of small Keras MLPs (different seeds) trained on the fault-filtered tra
 balanced class weights, early stopping on the valid split's loss, a softmax temperature fitted on
 the valid split; the test split is scored once, at the end, for the model card.
 
-Run ``python -m midi2img.gtzan.train --data <features_30_sec.csv | audio root> --out models/genre``.
+Run ``midi2img genre train --out DIR`` (``make train-genre`` rebuilds the shipped model).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import os
 import platform
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from midi2img.constants import GTZAN_GENRES
+from midi2img.errors import DataError, InputError
 from midi2img.gtzan import dataset
 from midi2img.gtzan.dataset import FEATURE_COLUMNS, SPLITS, FeatureTable
 from midi2img.gtzan.model import CARD_FILE, GenreMLP, log_mask, softmax, transform
-
-from midi2img.errors import DataError, InputError
-from midi2img.genre import GTZAN_GENRES
+from midi2img.modeling import EvalResult
 
 Progress = Callable[[str], None]
 
@@ -53,24 +51,6 @@ class TrainConfig:
     class_weight: bool = True
 
 
-@dataclass
-class EvalResult:
-    """Scores of a model on one split."""
-
-    split: str
-    n: int
-    accuracy: float
-    top3_accuracy: float
-    nll: float
-    per_genre_recall: dict[str, float]
-    confusion: list[list[int]]
-    labels: list[str] = field(default_factory=lambda: list(GTZAN_GENRES))
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-
 def _quiet(msg: str) -> None:
     del msg
 
@@ -79,10 +59,14 @@ def _quiet(msg: str) -> None:
 
 
 def default_data_path() -> Path:
-    """``$MIDI2IMG_DATA/gtzan`` (default ``../shared/data/gtzan``)."""
-    from midi2img.config import data_dir
+    """``$MIDI2IMG_DATA/gtzan`` (in a checkout, ``../shared/data/gtzan`` by default).
 
-    return data_dir() / "gtzan"
+    Raises:
+        DataError: no data folder is set, or it has no ``gtzan`` folder.
+    """
+    from midi2img.config import require_data_dir
+
+    return require_data_dir(None, "gtzan") / "gtzan"
 
 
 def resolve_table_path(path: Path) -> Path:
@@ -109,9 +93,11 @@ def load_splits(data: str | Path, *, cache_dir: Path | None = None,
         InputError: ``data`` does not exist.
         DataError: the table/folder is malformed or lacks every clip of a split.
     """
+    from midi2img.config import HOW_TO_POINT
+
     path = Path(data)
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: no such file or folder {HOW_TO_POINT}")
     path = resolve_table_path(path)
     if path.is_file():
         table = dataset.read_feature_table(path)
@@ -153,9 +139,8 @@ def extract_table(files: dict[str, Path], *, cache_dir: Path | None = None,
     The cache is keyed by clip id and the file's size and modification time, so a second run
     only decodes clips that changed.
     """
-    from midi2img.gtzan.features import FEATURE_SR_HZ, extract_features
-
     from midi2img.audio import load
+    from midi2img.gtzan.features import FEATURE_SR_HZ, extract_features
 
     if cache_dir is None:
         from midi2img.config import cache_dir as default_cache
@@ -248,11 +233,11 @@ def _nll(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit(splits: dict[str, FeatureTable], cfg: TrainConfig, *, progress: Progress = _quiet
-        ) -> tuple[GenreMLP, list]:
+        ) -> GenreMLP:
     """Train the ensemble on ``splits['train']`` with early stopping on ``splits['valid']``.
 
     Returns:
-        The numpy model (with the temperature fitted on valid) and the Keras members.
+        The numpy model (every member's weights, the temperature fitted on valid).
     """
     tf = _setup_tf(cfg.seed)
     train, valid = splits["train"], splits["valid"]
@@ -269,7 +254,7 @@ def fit(splits: dict[str, FeatureTable], cfg: TrainConfig, *, progress: Progress
         counts = np.bincount(y_tr, minlength=len(GTZAN_GENRES))
         weights = {i: float(len(y_tr) / (len(GTZAN_GENRES) * c)) for i, c in enumerate(counts)
                    if c}
-    keras_models, members, epochs = [], [], []
+    members, epochs = [], []
     for m in range(cfg.members):
         tf.keras.utils.set_random_seed(cfg.seed * 1000 + m)
         model = build_keras(cfg, xs_tr.shape[1], len(GTZAN_GENRES))
@@ -283,16 +268,14 @@ def fit(splits: dict[str, FeatureTable], cfg: TrainConfig, *, progress: Progress
         dense = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
         members.append(tuple((layer.kernel.numpy().astype(np.float32),
                               layer.bias.numpy().astype(np.float32)) for layer in dense))
-        keras_models.append(model)
         va_acc = float(np.mean(np.argmax(model(xs_va, training=False).numpy(), 1) == y_va))
         progress(f"member {m + 1}/{cfg.members}: best epoch {best}, "
                  f"val_loss {min(hist.history['val_loss']):.3f}, valid accuracy {va_acc:.3f}")
     model = GenreMLP(GTZAN_GENRES, FEATURE_COLUMNS, mask, mean, scale, tuple(members))
     temperature = fit_temperature(model.member_logits(xs_va).astype(np.float64), y_va)
     progress(f"temperature fitted on valid: {temperature:.3f}")
-    model = GenreMLP(GTZAN_GENRES, FEATURE_COLUMNS, mask, mean, scale, tuple(members),
-                     temperature, {"best_epochs": epochs})
-    return model, keras_models
+    return GenreMLP(GTZAN_GENRES, FEATURE_COLUMNS, mask, mean, scale, tuple(members),
+                    temperature, {"best_epochs": epochs})
 
 
 def evaluate(model: GenreMLP, table: FeatureTable, split: str) -> EvalResult:
@@ -304,11 +287,13 @@ def evaluate(model: GenreMLP, table: FeatureTable, split: str) -> EvalResult:
     k = len(GTZAN_GENRES)
     conf = np.zeros((k, k), dtype=int)
     np.add.at(conf, (y, pred), 1)
-    recall = {g: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else float("nan")
+    recall = {g: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else 0.0
               for i, g in enumerate(GTZAN_GENRES)}
-    return EvalResult(split, len(y), float(np.mean(pred == y)),
-                      float(np.mean([y[i] in top3[i] for i in range(len(y))])),
-                      _nll(p, y), recall, conf.tolist())
+    metrics = {"accuracy": float(np.mean(pred == y)),
+               "top3_accuracy": float(np.mean([y[i] in top3[i] for i in range(len(y))])),
+               "nll": _nll(p, y)}
+    return EvalResult("genre", "gtzan", split, len(y), metrics, GTZAN_GENRES,
+                      tuple(tuple(int(v) for v in r) for r in conf), recall)
 
 
 # ---------------------------------------------------------------------------------- model card
@@ -345,23 +330,25 @@ def plot_confusion(result: EvalResult, path: Path) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"GTZAN filtered {result.split} split (n={result.n}), "
-                 f"accuracy {result.accuracy:.3f}")
+                 f"accuracy {result['accuracy']:.3f}")
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
 
 
 def write_card(out: Path, model: GenreMLP, cfg: TrainConfig, results: dict[str, EvalResult],
-               data: str, train_s: float) -> None:
+               data: str) -> None:
     """Write ``MODEL_CARD.md`` and the confusion PNG beside the weights."""
     test = results["test"]
     plot_confusion(test, out / CONFUSION_PNG)
-    rec = "\n".join(f"| {g} | {test.per_genre_recall[g]:.3f} | "
+    rec = "\n".join(f"| {g} | {test.per_class_recall[g]:.3f} | "
                     f"{sum(test.confusion[i])} |" for i, g in enumerate(GTZAN_GENRES))
-    rows = "\n".join(f"| {r.split} | {r.n} | {r.accuracy:.3f} | {r.top3_accuracy:.3f} | "
-                     f"{r.nll:.3f} |" for r in results.values())
+    rows = "\n".join(f"| {r.split} | {r.n} | {r['accuracy']:.3f} | {r['top3_accuracy']:.3f} | "
+                     f"{r['nll']:.3f} |" for r in results.values())
     versions = "\n".join(f"- {k} {v}" for k, v in _versions().items())
     text = f"""# GTZAN genre network
+
+Trained {model.meta.get("trained", "")}.
 
 An ensemble of {cfg.members} small MLPs (Keras; hidden layers {list(cfg.hidden)}, ReLU,
 dropout {cfg.dropout}, Gaussian input noise {cfg.noise}, L2 {cfg.l2}) over the 57 features of the
@@ -371,8 +358,8 @@ are logged, then standardised with the train split's mean/std. Members differ by
 softmaxes (logits / temperature {model.temperature:.3f}, fitted on valid) are averaged.
 
 At inference time the package runs the forward pass in numpy from `genre_mlp.npz` +
-`genre_mlp.json` (no TensorFlow, no pickle); the `member*.keras` files are the same networks for
-Keras users and for the equivalence test.
+`genre_mlp.json` (no TensorFlow, no pickle); a test rebuilds the Keras networks from these
+weights and checks that both give the same outputs.
 
 ## Data and split
 
@@ -414,8 +401,13 @@ Per-genre recall on test:
 
 ## Reproduce
 
-`python -m midi2img.gtzan.train --data <features_30_sec.csv> --out models/genre --seed {cfg.seed}`
-(training took {train_s:.0f} s on 2 CPU cores).
+`make train-genre` (= `midi2img genre train --data <features_30_sec.csv> --out models/genre
+--seed {cfg.seed} --force`); about a minute on 2 CPU cores, deterministic.
+
+## Licence
+
+{model.meta.get("licence", "")}. GTZAN (Tzanetakis & Cook 2002) was assembled without copyright
+clearance and is distributed for research use; the model is a derivative of it.
 
 ## Versions
 
@@ -433,57 +425,33 @@ Treat the output as a hint for keyword choice, not a classification of record.
 # ----------------------------------------------------------------------------------------- run
 
 
-def run(data: str | Path, out: str | Path, cfg: TrainConfig, *,
-        progress: Progress = _quiet) -> dict[str, EvalResult]:
-    """Load the splits, train, export the model with its card, and score all three splits."""
+def train(data: str | Path, out: str | Path, cfg: TrainConfig | None = None, *,
+          cache: Path | None = None, log: Progress = _quiet) -> list[EvalResult]:
+    """Load the splits, train, export the model with its card, and score all three splits.
+
+    Returns:
+        The results written to the card (train, valid, and test scored once at the end).
+    """
+    cfg = cfg or TrainConfig()
     out_dir = Path(out)
-    splits = load_splits(data, cache_dir=out_dir, progress=progress)
-    progress("splits: " + ", ".join(f"{s} {len(t)}" for s, t in splits.items()))
-    t0 = time.perf_counter()
-    model, keras_models = fit(splits, cfg, progress=progress)
-    train_s = time.perf_counter() - t0
+    splits = load_splits(data, cache_dir=cache, progress=log)
+    log("splits: " + ", ".join(f"{s} {len(t)}" for s, t in splits.items()))
+    model = fit(splits, cfg, progress=log)
     results = {s: evaluate(model, splits[s], s) for s in ("train", "valid")}
     # The test split is scored once, here, after every choice was made on valid.
     results["test"] = evaluate(model, splits["test"], "test")
     meta = dict(model.meta or {})
     meta.update(config=asdict(cfg), data=str(Path(data).name), versions=_versions(),
-                results={s: r.to_dict() for s, r in results.items()},
-                split_sizes={s: len(t) for s, t in splits.items()}, train_seconds=train_s,
-                keras_members=[f"member{m}.keras" for m in range(len(keras_models))])
+                trained=datetime.now(UTC).date().isoformat(),
+                licence=("trained on GTZAN, which is for research use only (no copyright "
+                         "clearance): use the model for research; the code is MIT"),
+                results=[r.to_dict() for r in results.values()],
+                split_sizes={s: len(t) for s, t in splits.items()})
     model = GenreMLP(model.labels, model.columns, model.log_mask, model.mean, model.scale,
                      model.members, model.temperature, meta)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir)
-    for m, km in enumerate(keras_models):
-        km.save(out_dir / f"member{m}.keras")
-    write_card(out_dir, model, cfg, results, str(data), train_s)
+    write_card(out_dir, model, cfg, results, str(data))
     for r in results.values():
-        progress(f"{r.split}: n={r.n} accuracy {r.accuracy:.3f} top-3 {r.top3_accuracy:.3f}")
-    return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m midi2img.gtzan.train``: same as ``midi2img genre train``."""
-    from midi2img.errors import Midi2ImgError
-
-    ap = argparse.ArgumentParser(prog="python -m midi2img.gtzan.train", description=__doc__)
-    ap.add_argument("--data", default=None, help="features_30_sec.csv or a GTZAN audio root")
-    ap.add_argument("--out", default="models/genre", help="output folder")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--members", type=int, default=TrainConfig.members)
-    args = ap.parse_args(argv)
-    data = Path(args.data) if args.data else default_data_path()
-    try:
-        results = run(data, args.out, TrainConfig(seed=args.seed, members=args.members),
-                      progress=lambda s: print(s, flush=True))
-    except Midi2ImgError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(json.dumps({s: {"accuracy": r.accuracy, "top3_accuracy": r.top3_accuracy}
-                      for s, r in results.items()}))
-    return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    raise SystemExit(main())
+        log(f"{r.split}: n={r.n} accuracy {r['accuracy']:.3f} top-3 {r['top3_accuracy']:.3f}")
+    return list(results.values())

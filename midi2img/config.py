@@ -10,15 +10,52 @@ from pathlib import Path
 
 #: Environment variable naming the folder with the shared datasets (GTZAN, EMOPIA, VGMIDI, audio).
 DATA_ENV = "MIDI2IMG_DATA"
+#: What every data error says about where the data is looked for.
+HOW_TO_POINT = f"(point midi2img at the shared data folder with {DATA_ENV}=... or --data ...)"
+
+
+def checkout_root() -> Path | None:
+    """The repository folder when midi2img runs from a checkout (editable install), else None."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "Makefile").is_file() and (
+            root / "midi2img" / "__init__.py").is_file():
+        return root
+    return None
 
 
 def data_dir() -> Path:
-    """The shared data folder: ``$MIDI2IMG_DATA``, or ``../shared/data`` beside the repo."""
+    """The shared data folder: ``$MIDI2IMG_DATA``, or, in a checkout, ``../shared/data`` beside it.
+
+    Raises:
+        DataError: neither is available (an installed midi2img has no default data folder).
+    """
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    repo_root = Path(__file__).resolve().parent.parent
-    return (repo_root.parent / "shared" / "data").resolve()
+    root = checkout_root()
+    if root is None:
+        from midi2img.errors import DataError
+
+        raise DataError(f"no data folder is set {HOW_TO_POINT}")
+    return (root.parent / "shared" / "data").resolve()
+
+
+def require_data_dir(data: str | Path | None = None, *needed: str) -> Path:
+    """The data folder (``data``, else :func:`data_dir`), checked to hold ``needed`` entries.
+
+    Raises:
+        DataError: the folder, or one of the entries it needs, does not exist.
+    """
+    from midi2img.errors import DataError
+
+    root = Path(data).expanduser() if data is not None else data_dir()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such data folder {HOW_TO_POINT}")
+    missing = [n for n in needed if not (root / n).exists()]
+    if missing:
+        raise DataError(f"{root} has no {', '.join(missing)} (wrong data folder? "
+                        f"{HOW_TO_POINT[1:]}")
+    return root
 
 
 def cache_dir() -> Path:

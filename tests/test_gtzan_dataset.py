@@ -6,16 +6,15 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from midi2img.gtzan import dataset
 
-from midi2img.config import data_dir
+from conftest import require_data
+from midi2img.constants import SPLITS
 from midi2img.errors import DataError, InputError
-
-TABLE = data_dir() / "gtzan" / "features_30_sec.csv"
+from midi2img.gtzan import dataset
 
 
 def test_feature_table_reads_all_rows() -> None:
-    table = dataset.read_feature_table(TABLE)
+    table = dataset.read_feature_table(require_data("gtzan", "features_30_sec.csv"))
     assert len(table) == 1000
     assert table.features.shape == (1000, 57)
     assert np.bincount(table.y()).tolist() == [100] * 10
@@ -27,15 +26,16 @@ def test_feature_table_reads_all_rows() -> None:
 def test_shipped_splits_match_the_shared_lists() -> None:
     for split, n in (("train", 443), ("valid", 197), ("test", 290)):
         shipped = (resources.files("midi2img.gtzan") / "splits" / f"{split}_filtered.txt")
-        shared = data_dir() / "gtzan" / "splits" / f"{split}_filtered.txt"
+        shared = require_data("gtzan", "splits", f"{split}_filtered.txt")
         assert shipped.read_text().split() == shared.read_text().split()
         assert len(dataset.split_ids(split)) == n
-    all_ids = [c for s in dataset.SPLITS for c in dataset.split_ids(s)]
+    all_ids = [c for s in SPLITS for c in dataset.split_ids(s)]
     assert len(set(all_ids)) == 930  # artist-disjoint: no clip in two splits
 
 
 def test_validate_table_against_splits() -> None:
-    report = dataset.validate(table=dataset.read_feature_table(TABLE))
+    report = dataset.validate(table=dataset.read_feature_table(
+        require_data("gtzan", "features_30_sec.csv")))
     assert report.ok
     assert report.expected == 930 and report.missing == [] and len(report.extra) == 70
 

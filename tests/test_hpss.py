@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.ndimage as ndi
+
 from midi2img.gtzan.hpss import hpss, median_filter_freq, median_filter_time
 
 

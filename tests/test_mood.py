@@ -11,24 +11,32 @@ import pretty_midi
 import pytest
 from typer.testing import CliRunner
 
-from midi2img import affect_data
-from midi2img.config import data_dir
+from conftest import require_data
+from midi2img.cli import app
 from midi2img.features import extract
-from midi2img.mood import (
+from midi2img.modeling import SHIPPED, EvalResult, load_shipped
+from midi2img.mood import dataset as affect_data
+from midi2img.mood.features import FEATURE_NAMES, mood_features
+from midi2img.mood.model import (
     WEIGHTS_FILE,
     AffectEstimate,
     MoodModel,
-    default_model_dir,
-    load_default,
     quadrant_of,
     quadrant_targets,
 )
-from midi2img.mood_features import FEATURE_NAMES, mood_features
+from midi2img.mood.train import card_results
 from midi2img.notes import notes_from_pretty_midi
 
-DATA = data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "emopia" / "midis.zip").is_file(),
-                                reason="shared data folder not available")
+MODEL_DIR = SHIPPED["affect"].path()
+
+
+def _data() -> Path:
+    require_data("emopia", "midis.zip")
+    return require_data("vgmidi")
+
+
+def _card() -> dict:
+    return json.loads((MODEL_DIR / "model_card.json").read_text())
 
 
 # ------------------------------------------------------------------ quadrant mapping
@@ -48,23 +56,23 @@ def test_unknown_quadrant_raises() -> None:
 
 # ------------------------------------------------------------------ data loaders
 
-@needs_data
 def test_emopia_loader_counts_and_targets() -> None:
+    DATA = _data().parent
     clips = affect_data.emopia_clips(DATA)
-    counts = {s: sum(c.split == s for c in clips) for s in ("train", "val", "test")}
-    assert counts == {"train": 767, "val": 198, "test": 86}
+    counts = {s: sum(c.split == s for c in clips) for s in ("train", "valid", "test")}
+    assert counts == {"train": 767, "valid": 198, "test": 86}
     for c in clips:
         assert c.clip_id.split("/")[1].startswith(c.quadrant + "_")
         assert (c.valence, c.arousal) == quadrant_targets(c.quadrant)
     # song-disjoint official split
-    songs = {s: {c.group for c in clips if c.split == s} for s in ("train", "val", "test")}
-    assert not songs["train"] & songs["test"] and not songs["val"] & songs["test"]
+    songs = {s: {c.group for c in clips if c.split == s} for s in ("train", "valid", "test")}
+    assert not songs["train"] & songs["test"] and not songs["valid"] & songs["test"]
     clip, notes = next(affect_data.iter_notes(clips[:1], DATA))
     assert len(notes) > 10 and notes.tempo_bpm is None  # 120-BPM default tempo ignored
 
 
-@needs_data
 def test_vgmidi_loader_split_is_piece_disjoint_and_seeded() -> None:
+    DATA = _data().parent
     targets = affect_data.vgmidi_targets(DATA)
     assert len(targets) == 200
     v, a, n = targets["Banjo-Kazooie_N64_Banjo-Kazooie_Boggys Igloo Happy.mid"]
@@ -75,7 +83,7 @@ def test_vgmidi_loader_split_is_piece_disjoint_and_seeded() -> None:
     for m, s in split.items():
         groups.setdefault(affect_data.vgmidi_group(m), set()).add(s)
     assert all(len(s) == 1 for s in groups.values())
-    shipped = json.loads((default_model_dir() / "vgmidi_split.json").read_text())
+    shipped = json.loads((MODEL_DIR / "vgmidi_split.json").read_text())
     assert shipped == split
     assert affect_data.validate(DATA) == []
 
@@ -83,20 +91,19 @@ def test_vgmidi_loader_split_is_piece_disjoint_and_seeded() -> None:
 def test_missing_data_folder_is_a_data_error(tmp_path: Path) -> None:
     from midi2img.errors import DataError
 
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="MIDI2IMG_DATA"):
         affect_data.emopia_clips(tmp_path / "nope")
-    with pytest.raises(DataError, match="archive not found"):
+    with pytest.raises(DataError, match="no emopia"):
         affect_data.emopia_clips(tmp_path)
 
 
 # ------------------------------------------------------------------ shipped model
 
 def test_shipped_model_loads_without_pickle_and_predicts_in_range() -> None:
-    folder = default_model_dir()
-    with (folder / WEIGHTS_FILE).open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+    with (MODEL_DIR / WEIGHTS_FILE).open("rb") as fh, np.load(fh, allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
-    model = load_default()
-    assert isinstance(model, MoodModel) and load_default() is model  # cached
+    model = load_shipped("affect")
+    assert isinstance(model, MoodModel) and load_shipped("affect") is model  # cached
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, len(FEATURE_NAMES))) * 50
     s = model.scores(X)
@@ -143,8 +150,7 @@ def test_synthetic_happy_and_sad_clips(kind: str, quadrant: str) -> None:
     notes = notes_from_pretty_midi(pm, tempo_bpm=float(tempo))
     feats = extract(notes)
     assert feats.key.mode == ("major" if happy else "minor")
-    model = load_default()
-    assert model is not None
+    model = load_shipped("affect")
     t0 = time.perf_counter()
     est = model.predict(notes, feats)
     elapsed = time.perf_counter() - t0
@@ -159,48 +165,63 @@ def test_synthetic_happy_and_sad_clips(kind: str, quadrant: str) -> None:
 
 
 def test_model_card_matches_files() -> None:
-    card = json.loads((default_model_dir() / "model_card.json").read_text())
+    card = _card()
     assert card["feature_names"] == list(FEATURE_NAMES)
-    test = card["metrics"]["test"]
-    assert test["n"] == 86
-    # floor: beat Hung et al.'s logistic regression on all three
-    assert test["quadrant_accuracy"] > 0.581
-    assert test["arousal_accuracy"] > 0.849
-    assert test["valence_accuracy"] > 0.651
-    md = (default_model_dir() / "MODEL_CARD.md").read_text()
-    assert f"{test['quadrant_accuracy']:.3f}" in md
-    assert (default_model_dir() / "scatter.png").is_file()
+    assert "CC BY-NC-SA 4.0" in card["licence"] and card["trained"]
+    test = card_results(card)[("emopia", "test")]
+    assert test.n == 86
+    # floor: the figures reported when this model was first shipped (issue 5), 3 decimals
+    assert round(test["quadrant_accuracy"], 3) >= 0.721
+    assert round(test["arousal_accuracy"], 3) >= 0.895
+    assert round(test["valence_accuracy"], 3) >= 0.814
+    md = (MODEL_DIR / "MODEL_CARD.md").read_text()
+    assert f"{test['quadrant_accuracy']:.3f}" in md and "CC BY-NC-SA 4.0" in md
+    assert (MODEL_DIR / "scatter.png").is_file()
 
 
 # ------------------------------------------------------------------ CLI
 
-@needs_data
 def test_eval_json_equals_model_card(tmp_path: Path) -> None:
-    from midi2img.cli_mood import app
-
-    res = CliRunner().invoke(app, ["eval", "--json", "--data", str(DATA),
+    DATA = _data().parent
+    res = CliRunner().invoke(app, ["mood", "eval", "--json", "--data", str(DATA),
                                    "--cache", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    got = json.loads(res.output.strip().splitlines()[-1])
-    card = json.loads((default_model_dir() / "model_card.json").read_text())
-    want = card["metrics"]["test"]
-    for k in ("quadrant_accuracy", "arousal_accuracy", "valence_accuracy", "n"):
-        assert got[k] == pytest.approx(want[k], abs=1e-4)
-    for k in ("valence_pearson", "arousal_pearson"):
-        assert got["vgmidi"][k] == pytest.approx(want["vgmidi"][k], abs=1e-4)
+    got = {(r.dataset, r.split): r for r in map(EvalResult.from_dict, json.loads(res.stdout))}
+    want = card_results(_card())
+    for key in (("emopia", "test"), ("vgmidi", "test")):
+        assert got[key].n == want[key].n
+        for k, v in want[key].metrics.items():
+            assert got[key][k] == pytest.approx(v, abs=1e-4), (key, k)
 
 
 def test_cli_predict_and_errors(tmp_path: Path) -> None:
-    from midi2img.cli_mood import app
-
     path = tmp_path / "happy.mid"
     _clip(major=True, fast=True, loud=True, staccato=True).write(str(path))
     runner = CliRunner()
-    res = runner.invoke(app, ["predict", str(path), "--json"])
+    res = runner.invoke(app, ["mood", "predict", str(path), "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["quadrant"] == "Q1" and -1 <= out["valence"] <= 1
-    res = runner.invoke(app, ["predict", str(tmp_path / "missing.mid")])
+    # the same values as `keywords` gives (one analysis path)
+    kw = json.loads(runner.invoke(app, ["keywords", str(path), "--json"]).stdout)
+    assert kw["affect"] == out
+    res = runner.invoke(app, ["mood", "predict", str(tmp_path / "missing.mid")])
     assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
-    res = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m")])
-    assert res.exit_code == 2 and "error:" in res.output
+    res = runner.invoke(app, ["mood", "train", "--data", str(tmp_path), "--out",
+                              str(tmp_path / "m")])
+    assert res.exit_code == 2 and "error:" in res.output and "MIDI2IMG_DATA" in res.output
+
+
+def test_train_reproduces_the_shipped_model_exactly(tmp_path: Path) -> None:
+    """`make train-mood` from this commit gives the shipped files byte for byte (the feature
+    cache is keyed by the feature code, so a stale cache cannot leak in)."""
+    DATA = _data().parent
+    out = tmp_path / "mood"
+    res = CliRunner().invoke(app, ["mood", "train", "--data", str(DATA), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("mood.npz", "vgmidi_split.json", "scatter.png"):
+        assert (out / name).read_bytes() == (MODEL_DIR / name).read_bytes(), name
+    ours = json.loads((out / "model_card.json").read_text())
+    shipped = _card()
+    assert {k: v for k, v in ours.items() if k != "trained"} == {
+        k: v for k, v in shipped.items() if k != "trained"}

@@ -1,37 +1,94 @@
-"""Feature extraction with caching for the valence-arousal model's training and evaluation."""
+"""Training and evaluation of the valence-arousal model (``midi2img mood train|eval``).
+
+Recipe: the features of :func:`midi2img.mood.features.mood_features` for every EMOPIA clip and
+VGMIDI piece (cached, keyed by the feature code itself); per axis a standardised logistic
+regression and gradient-boosted trees, averaged; hyperparameters (:class:`TrainConfig`) chosen on
+the valid splits; the shipped model refitted on train + valid of both data sets and scored once
+on their test splits.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from midi2img.affect_data import AffectClip, iter_notes
-from midi2img.features import extract
-from midi2img.mood_features import FEATURE_NAMES, FEATURE_VERSION, mood_features
+from midi2img.modeling import EvalResult
+from midi2img.mood.dataset import AffectClip, iter_notes
+from midi2img.mood.features import FEATURE_NAMES, FEATURE_VERSION, mood_features
+from midi2img.mood.model import AXES, CARD_FILE, MoodModel, quadrant_of
+
+Log = Callable[[str], Any]
+
+#: Files written beside the weights.
+SPLIT_FILE = "vgmidi_split.json"
+SCATTER_PNG = "scatter.png"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters, chosen on EMOPIA's valid split and song-grouped 5-fold CV over EMOPIA
+    train+valid plus VGMIDI's valid pieces (see the model card); never on test."""
+
+    seed: int = 0
+    lr_c: float = 0.03
+    hgb_learning_rate: float = 0.05
+    hgb_max_leaf_nodes: int = 8
+    hgb_max_iter: int = 300
+    hgb_l2_regularization: float = 1.0
+    tree_weight: float = 0.5
+    vgmidi_weight: float = 1.0
+    vgmidi_full_weight_at: float = 0.2
+
+
+def _quiet(msg: str) -> None:
+    del msg
+
+
+# --------------------------------------------------------------------------------------------
+# Features (cached)
 
 
 def clip_features(notes_and_clip: tuple[AffectClip, object]) -> np.ndarray:
     """Features of one clip (module-level so that a process pool can call it)."""
+    from midi2img.features import extract
+
     clip, notes = notes_and_clip
     feats = extract(notes)  # type: ignore[arg-type]
     return mood_features(notes, feats)  # type: ignore[arg-type]
 
 
+def feature_code_hash() -> str:
+    """Hash of the code that computes the features, so a cache from other code is never used."""
+    import midi2img.features as fpkg
+    import midi2img.mood.features as mfeat
+    import midi2img.notes as notes_mod
+
+    digest = hashlib.sha256(f"{FEATURE_VERSION}|{len(FEATURE_NAMES)}".encode())
+    files = sorted(Path(fpkg.__file__).parent.glob("*.py"))
+    for f in [*files, Path(mfeat.__file__), Path(notes_mod.__file__)]:
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cache_file(cache: Path, data: Path) -> Path:
-    tag = hashlib.sha1(f"{data.resolve()}|{FEATURE_VERSION}|{len(FEATURE_NAMES)}".encode()
-                       ).hexdigest()[:10]
+    tag = hashlib.sha1(f"{data.resolve()}|{feature_code_hash()}".encode()).hexdigest()[:10]
     return cache / f"mood_features_v{FEATURE_VERSION}_{tag}.npz"
 
 
-def feature_matrix(clips: list[AffectClip], data: Path, *, cache: Path | None = None,
-                   jobs: int | None = None, progress: bool = False) -> np.ndarray:
+def feature_matrix(clips: Sequence[AffectClip], data: Path, *, cache: Path | None = None,
+                   jobs: int | None = None, log: Log = _quiet) -> np.ndarray:
     """Feature rows of ``clips`` (in order), computing only those missing from the cache.
 
-    The cache is an ``.npz`` (ids + matrix) keyed by data folder and feature version.
+    The cache is an ``.npz`` (ids + matrix) keyed by the data folder and by the hash of the
+    feature code (:func:`feature_code_hash`), so editing a feature recomputes everything.
     """
     from midi2img.config import cache_dir
 
@@ -53,8 +110,8 @@ def feature_matrix(clips: list[AffectClip], data: Path, *, cache: Path | None = 
                 rows = []
                 for i, row in enumerate(pool.imap(clip_features, items, chunksize=8)):
                     rows.append(row)
-                    if progress and (i + 1) % 100 == 0:
-                        print(f"  features {i + 1}/{len(todo)}", flush=True)
+                    if (i + 1) % 100 == 0:
+                        log(f"  features {i + 1}/{len(todo)}")
         else:
             rows = [clip_features(it) for it in items]
         for c, r in zip(todo, rows, strict=True):
@@ -70,19 +127,6 @@ def feature_matrix(clips: list[AffectClip], data: Path, *, cache: Path | None = 
 
 # --------------------------------------------------------------------------------------------
 # Model fitting
-
-#: Hyperparameters, chosen on EMOPIA's validation split and song-grouped 5-fold CV over
-#: train+val plus VGMIDI's validation pieces (see models/mood/MODEL_CARD.md); never on test.
-HYPERPARAMS: dict[str, float] = {
-    "lr_C": 0.03,
-    "hgb_learning_rate": 0.05,
-    "hgb_max_leaf_nodes": 8,
-    "hgb_max_iter": 300,
-    "hgb_l2_regularization": 1.0,
-    "tree_weight": 0.5,
-    "vgmidi_weight": 1.0,
-    "vgmidi_full_weight_at": 0.2,
-}
 
 
 def _trees_to_arrays(clf: Any) -> dict[str, np.ndarray]:
@@ -114,53 +158,50 @@ def _trees_to_arrays(clf: Any) -> dict[str, np.ndarray]:
             "baseline": np.array(float(np.ravel(clf._baseline_prediction)[0]))}
 
 
-def _training_set(X_e: np.ndarray, clips_e: list[AffectClip], X_v: np.ndarray,
-                  clips_v: list[AffectClip], axis: str, hp: dict[str, float]
+def _training_set(X_e: np.ndarray, clips_e: Sequence[AffectClip], X_v: np.ndarray,
+                  clips_v: Sequence[AffectClip], axis: str, cfg: TrainConfig
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, sign labels and sample weights: EMOPIA clips weigh 1, VGMIDI pieces by |target|."""
     y_e = np.array([getattr(c, axis) > 0 for c in clips_e])
     t_v = np.array([getattr(c, axis) for c in clips_v])
-    w_v = hp["vgmidi_weight"] * np.minimum(np.abs(t_v) / hp["vgmidi_full_weight_at"], 1.0)
+    w_v = cfg.vgmidi_weight * np.minimum(np.abs(t_v) / cfg.vgmidi_full_weight_at, 1.0)
     X = np.vstack([X_e, X_v]) if len(clips_v) else X_e
     y = np.r_[y_e, t_v > 0] if len(clips_v) else y_e
     w = np.r_[np.ones(len(clips_e)), w_v] if len(clips_v) else np.ones(len(clips_e))
     return X, y, w
 
 
-def fit_model(X_e: np.ndarray, clips_e: list[AffectClip], X_v: np.ndarray,
-              clips_v: list[AffectClip], *, seed: int = 0,
-              hp: dict[str, float] | None = None) -> Any:
-    """Fit both axes and return a :class:`midi2img.mood.MoodModel` (checked against sklearn)."""
+def fit_model(X_e: np.ndarray, clips_e: Sequence[AffectClip], X_v: np.ndarray,
+              clips_v: Sequence[AffectClip], cfg: TrainConfig) -> MoodModel:
+    """Fit both axes and return a :class:`~midi2img.mood.model.MoodModel` (checked against
+    scikit-learn's own predictions)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from midi2img.mood import AXES, MoodModel
-
-    hp = dict(HYPERPARAMS if hp is None else hp)
     X_all = np.vstack([X_e, X_v]) if len(clips_v) else X_e
     scaler = StandardScaler().fit(X_all)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     arrays: dict[str, np.ndarray] = {
         "feature_names": np.array(FEATURE_NAMES), "scaler_mean": scaler.mean_,
-        "scaler_scale": scale, "tree_weight": np.array(hp["tree_weight"])}
+        "scaler_scale": scale, "tree_weight": np.array(cfg.tree_weight)}
     coefs, intercepts, reference = [], [], []
     for axis in AXES:
-        X, y, w = _training_set(X_e, clips_e, X_v, clips_v, axis, hp)
-        lr = LogisticRegression(C=hp["lr_C"], max_iter=5000)
+        X, y, w = _training_set(X_e, clips_e, X_v, clips_v, axis, cfg)
+        lr = LogisticRegression(C=cfg.lr_c, max_iter=5000)
         lr.fit((X - scaler.mean_) / scale, y, sample_weight=w)
         coefs.append(lr.coef_[0])
         intercepts.append(lr.intercept_[0])
         hgb = HistGradientBoostingClassifier(
-            learning_rate=hp["hgb_learning_rate"], max_leaf_nodes=int(hp["hgb_max_leaf_nodes"]),
-            max_iter=int(hp["hgb_max_iter"]), l2_regularization=hp["hgb_l2_regularization"],
-            early_stopping=False, random_state=seed)
+            learning_rate=cfg.hgb_learning_rate, max_leaf_nodes=cfg.hgb_max_leaf_nodes,
+            max_iter=cfg.hgb_max_iter, l2_regularization=cfg.hgb_l2_regularization,
+            early_stopping=False, random_state=cfg.seed)
         hgb.fit(X, y, sample_weight=w)
         for k, v in _trees_to_arrays(hgb).items():
             arrays[f"hgb/{axis}/{k}"] = v
         p_lr = lr.predict_proba((X_all - scaler.mean_) / scale)[:, 1]
-        reference.append((1 - hp["tree_weight"]) * p_lr
-                         + hp["tree_weight"] * hgb.predict_proba(X_all)[:, 1])
+        reference.append((1 - cfg.tree_weight) * p_lr
+                         + cfg.tree_weight * hgb.predict_proba(X_all)[:, 1])
     arrays["lr_coef"] = np.array(coefs)
     arrays["lr_intercept"] = np.array(intercepts)
     model = MoodModel(arrays)
@@ -174,49 +215,61 @@ def fit_model(X_e: np.ndarray, clips_e: list[AffectClip], X_v: np.ndarray,
 # Metrics
 
 
-def emopia_metrics(scores: np.ndarray, clips: list[AffectClip]) -> dict[str, float]:
-    """Quadrant, arousal and valence accuracy of signed scores (n, 2) against EMOPIA labels."""
-    from midi2img.mood import quadrant_of
-
+def emopia_result(scores: np.ndarray, clips: Sequence[AffectClip], split: str) -> EvalResult:
+    """Quadrant, arousal and valence accuracy of signed scores (n, 2) against EMOPIA labels,
+    with the quadrant confusion matrix."""
+    quads = ("Q1", "Q2", "Q3", "Q4")
     q_true = [c.quadrant for c in clips]
     q_pred = [quadrant_of(float(v), float(a)) for v, a in scores]
     v_true = np.array([c.valence > 0 for c in clips])
     a_true = np.array([c.arousal > 0 for c in clips])
-    return {"quadrant_accuracy": float(np.mean([p == t for p, t in zip(q_pred, q_true,
-                                                                        strict=True)])),
-            "arousal_accuracy": float(np.mean((scores[:, 1] >= 0) == a_true)),
-            "valence_accuracy": float(np.mean((scores[:, 0] >= 0) == v_true)),
-            "n": len(clips)}
+    conf = np.zeros((4, 4), dtype=int)
+    for t, p in zip(q_true, q_pred, strict=True):
+        conf[quads.index(t), quads.index(p)] += 1
+    recall = {q: float(conf[i, i] / conf[i].sum()) if conf[i].sum() else 0.0
+              for i, q in enumerate(quads)}
+    metrics = {"quadrant_accuracy": float(np.mean([p == t for p, t in zip(q_pred, q_true,
+                                                                             strict=True)])),
+               "arousal_accuracy": float(np.mean((scores[:, 1] >= 0) == a_true)),
+               "valence_accuracy": float(np.mean((scores[:, 0] >= 0) == v_true))}
+    return EvalResult("mood", "emopia", split, len(clips), metrics, quads,
+                      tuple(tuple(int(x) for x in r) for r in conf), recall)
 
 
-def vgmidi_metrics(scores: np.ndarray, clips: list[AffectClip]) -> dict[str, float]:
+def vgmidi_result(scores: np.ndarray, clips: Sequence[AffectClip], split: str) -> EvalResult:
     """Pearson r and sign accuracy of signed scores against VGMIDI mean ratings."""
     v = np.array([c.valence for c in clips])
     a = np.array([c.arousal for c in clips])
-    return {"valence_pearson": float(np.corrcoef(scores[:, 0], v)[0, 1]),
-            "arousal_pearson": float(np.corrcoef(scores[:, 1], a)[0, 1]),
-            "valence_sign_accuracy": float(np.mean((scores[:, 0] >= 0) == (v >= 0))),
-            "arousal_sign_accuracy": float(np.mean((scores[:, 1] >= 0) == (a >= 0))),
-            "n": len(clips)}
+    metrics = {"valence_pearson": float(np.corrcoef(scores[:, 0], v)[0, 1]),
+               "arousal_pearson": float(np.corrcoef(scores[:, 1], a)[0, 1]),
+               "valence_sign_accuracy": float(np.mean((scores[:, 0] >= 0) == (v >= 0))),
+               "arousal_sign_accuracy": float(np.mean((scores[:, 1] >= 0) == (a >= 0)))}
+    return EvalResult("mood", "vgmidi", split, len(clips), metrics)
 
 
-def _r4(d: dict[str, float]) -> dict[str, float]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
-
-
-def evaluate(model: Any, data: Path, *, vg_split: dict[str, str], cache: Path | None = None,
-             split: str = "test") -> dict[str, Any]:
+def evaluate(model: MoodModel, data: Path, *, vg_split: dict[str, str],
+             cache: Path | None = None, split: str = "test") -> list[EvalResult]:
     """EMOPIA accuracies and VGMIDI correlations of ``model`` on one split."""
-    from midi2img.affect_data import emopia_clips, vgmidi_clips
+    from midi2img.mood.dataset import emopia_clips, vgmidi_clips
 
     e = [c for c in emopia_clips(data) if c.split == split]
     v = [c for c in vgmidi_clips(data, split=vg_split) if c.split == split]
-    s_e = model.scores(feature_matrix(e, data, cache=cache))
-    s_v = model.scores(feature_matrix(v, data, cache=cache))
-    out: dict[str, Any] = _r4(emopia_metrics(s_e, e))
-    out["split"] = split
-    out["vgmidi"] = _r4(vgmidi_metrics(s_v, v))
-    return out
+    return [emopia_result(model.scores(feature_matrix(e, data, cache=cache)), e, split),
+            vgmidi_result(model.scores(feature_matrix(v, data, cache=cache)), v, split)]
+
+
+def load_vgmidi_split(folder: Any) -> dict[str, str]:
+    """The VGMIDI split a model was trained with (saved beside its weights).
+
+    Raises:
+        ModelError: the model folder has no split file.
+    """
+    from midi2img.errors import ModelError
+
+    path = folder / SPLIT_FILE
+    if not path.is_file():
+        raise ModelError(f"{path} missing: the model's VGMIDI split is unknown")
+    return dict(json.loads(path.read_text()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,7 +281,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("midi2img", "numpy", "scikit-learn", "pretty_midi", "mido"):
+    for pkg in ("numpy", "scikit-learn", "pretty_midi", "mido"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -265,120 +318,131 @@ def _scatter(path: Path, scores: np.ndarray, clips_v: list[AffectClip],
     plt.close(fig)
 
 
-def train(data: Path, out: Path, *, seed: int = 0, cache: Path | None = None,
-          log: Any = print) -> dict[str, Any]:
+def train(data: Path, out: Path, cfg: TrainConfig | None = None, *, cache: Path | None = None,
+          log: Log = _quiet) -> list[EvalResult]:
     """Fit, validate, evaluate once on test, and write weights + card + scatter into ``out``.
 
     Validation figures come from a model fitted on the training splits only (EMOPIA train,
-    VGMIDI train); the shipped model is then refitted on train+val of both datasets with the
+    VGMIDI train); the shipped model is then refitted on train+valid of both data sets with the
     same hyperparameters and scored once on the test splits.
+
+    Returns:
+        The results written to the card (``model_card.json`` and ``MODEL_CARD.md``): test scored
+        once at the end, then valid.
     """
-    import json
-    import os
+    from midi2img.mood.dataset import emopia_clips, make_vgmidi_split, vgmidi_clips, vgmidi_targets
 
-    from midi2img.affect_data import emopia_clips, make_vgmidi_split, vgmidi_clips, vgmidi_targets
-
-    vg_split = make_vgmidi_split(list(vgmidi_targets(data)), seed=seed)
+    cfg = cfg or TrainConfig()
+    vg_split = make_vgmidi_split(list(vgmidi_targets(data)), seed=cfg.seed)
     emo = emopia_clips(data)
     vg = vgmidi_clips(data, split=vg_split)
     log(f"EMOPIA {len(emo)} clips, VGMIDI {len(vg)} pieces; extracting features ...")
-    X_e = feature_matrix(emo, data, cache=cache, progress=True)
-    X_v = feature_matrix(vg, data, cache=cache, progress=True)
+    X_e = feature_matrix(emo, data, cache=cache, log=log)
+    X_v = feature_matrix(vg, data, cache=cache, log=log)
 
     def part(clips: list[AffectClip], X: np.ndarray, splits: tuple[str, ...]
              ) -> tuple[np.ndarray, list[AffectClip]]:
         idx = [i for i, c in enumerate(clips) if c.split in splits]
         return X[idx], [clips[i] for i in idx]
 
-    # 1. validation: fit on train, score on val
-    m_val = fit_model(*part(emo, X_e, ("train",)), *part(vg, X_v, ("train",)), seed=seed)
-    Xe_val, e_val = part(emo, X_e, ("val",))
-    Xv_val, v_val = part(vg, X_v, ("val",))
-    val: dict[str, Any] = _r4(emopia_metrics(m_val.scores(Xe_val), e_val))
-    val["vgmidi"] = _r4(vgmidi_metrics(m_val.scores(Xv_val), v_val))
-    log(f"validation: {json.dumps(val)}")
-    # 2. final model on train+val, scored once on test
-    model = fit_model(*part(emo, X_e, ("train", "val")), *part(vg, X_v, ("train", "val")),
-                      seed=seed)
+    # 1. validation: fit on train, score on valid
+    m_val = fit_model(*part(emo, X_e, ("train",)), *part(vg, X_v, ("train",)), cfg)
+    Xe_val, e_val = part(emo, X_e, ("valid",))
+    Xv_val, v_val = part(vg, X_v, ("valid",))
+    valid = [emopia_result(m_val.scores(Xe_val), e_val, "valid"),
+             vgmidi_result(m_val.scores(Xv_val), v_val, "valid")]
+    for r in valid:
+        log(f"valid {r.dataset}: {json.dumps(r.to_dict()['metrics'])}")
+    # 2. final model on train+valid, scored once on test
+    model = fit_model(*part(emo, X_e, ("train", "valid")), *part(vg, X_v, ("train", "valid")),
+                      cfg)
     Xe_te, e_te = part(emo, X_e, ("test",))
     Xv_te, v_te = part(vg, X_v, ("test",))
     s_e, s_v = model.scores(Xe_te), model.scores(Xv_te)
-    test: dict[str, Any] = _r4(emopia_metrics(s_e, e_te))
-    test["split"] = "test"
-    test["vgmidi"] = _r4(vgmidi_metrics(s_v, v_te))
-    log(f"test: {json.dumps(test)}")
+    test = [emopia_result(s_e, e_te, "test"), vgmidi_result(s_v, v_te, "test")]
+    for r in test:
+        log(f"test {r.dataset}: {json.dumps(r.to_dict()['metrics'])}")
 
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    (out / "vgmidi_split.json").write_text(json.dumps(vg_split, indent=1, sort_keys=True) + "\n")
-    _scatter(out / "scatter.png", s_v, v_te, s_e, e_te)
+    (out / SPLIT_FILE).write_text(json.dumps(vg_split, indent=1, sort_keys=True) + "\n")
+    _scatter(out / SCATTER_PNG, s_v, v_te, s_e, e_te)
+
+    def count(clips: list[AffectClip]) -> dict[str, int]:
+        return {s: sum(c.split == s for c in clips) for s in ("train", "valid", "test")}
+
     card = {
-        "name": "midi2img mood (valence-arousal) model",
+        "name": "midi2img mood (valence-arousal) model, symbolic",
         "task": "valence and arousal in [-1, 1] from symbolic (MIDI) features; quadrant from signs",
+        "trained": datetime.now(UTC).date().isoformat(),
         "architecture": ("per axis: mean of P(sign > 0) from a standardised logistic regression "
                          "and from gradient-boosted trees (scikit-learn "
                          "HistGradientBoostingClassifier exported to plain arrays); "
                          "score = 2 P - 1"),
         "weights_file": "mood.npz (numpy arrays, loaded with allow_pickle=False)",
-        "axes": ["valence", "arousal"],
+        "axes": list(AXES),
         "feature_names": list(FEATURE_NAMES),
         "feature_version": FEATURE_VERSION,
-        "hyperparameters": HYPERPARAMS,
-        "seed": seed,
+        "config": asdict(cfg),
         "training_data": {
             "emopia": {"source": "EMOPIA midis.zip (Hung et al. 2021), official song-disjoint "
-                                 "split", "train": sum(c.split == "train" for c in emo),
-                       "val": sum(c.split == "val" for c in emo),
-                       "test": sum(c.split == "test" for c in emo),
-                       "targets": "Q1=(+1,+1) Q2=(-1,+1) Q3=(-1,-1) Q4=(+1,-1) (valence, arousal)"},
+                                 "split (its val.csv is the valid split)", **count(emo),
+                       "targets": "Q1=(+1,+1) Q2=(-1,+1) Q3=(-1,-1) Q4=(+1,-1) (valence, arousal)",
+                       "licence": "CC BY-NC-SA 4.0"},
             "vgmidi": {"source": "VGMIDI labelled pieces (Ferreira & Whitehead 2019), mean of "
                                  "~30 annotators' per-measure ratings",
-                       "split": f"piece-disjoint, seeded ({seed}), vgmidi_split.json",
-                       "train": sum(c.split == "train" for c in vg),
-                       "val": sum(c.split == "val" for c in vg),
-                       "test": sum(c.split == "test" for c in vg),
-                       "weighting": "sign label, sample weight min(|mean rating| / 0.2, 1)"},
-            "final_fit": "train + val of both datasets",
+                       "split": f"piece-disjoint, seeded ({cfg.seed}), {SPLIT_FILE}",
+                       **count(vg),
+                       "weighting": "sign label, sample weight min(|mean rating| / 0.2, 1)",
+                       "licence": "none stated (research use)"},
+            "final_fit": "train + valid of both data sets",
         },
-        "metrics": {"validation (fit on train only)": val, "test": test},
+        "licence": ("The weights are derived from EMOPIA (CC BY-NC-SA 4.0) and VGMIDI (no licence "
+                    "stated). Treat the model as CC BY-NC-SA 4.0: attribution, non-commercial use "
+                    "only, derivatives under the same licence; the code that trains it is MIT."),
+        "results": [r.to_dict() for r in (*test, *valid)],
         "baselines_emopia_test": {"logistic_regression (Hung et al. 2021)":
                                   {"quadrant": 0.581, "arousal": 0.849, "valence": 0.651},
                                   "lstm_attention (Hung et al. 2021)":
                                   {"quadrant": 0.684, "arousal": 0.882, "valence": 0.833}},
         "versions": _versions(),
     }
-    tmp = out / (CARD_JSON + ".tmp")
+    tmp = out / (CARD_FILE + ".tmp")
     tmp.write_text(json.dumps(card, indent=1) + "\n")
-    os.replace(tmp, out / CARD_JSON)
+    os.replace(tmp, out / CARD_FILE)
     (out / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return card
+    return [*test, *valid]
 
 
-CARD_JSON = "model_card.json"
+def card_results(card: dict[str, Any]) -> dict[tuple[str, str], EvalResult]:
+    """The card's results by ``(dataset, split)``."""
+    rs = [EvalResult.from_dict(d) for d in card["results"]]
+    return {(r.dataset, r.split): r for r in rs}
 
 
 def model_card_markdown(card: dict[str, Any]) -> str:
     """Human-readable model card from the JSON card."""
-    val = card["metrics"]["validation (fit on train only)"]
-    test = card["metrics"]["test"]
+    res = card_results(card)
     td = card["training_data"]
     v = card["versions"]
 
-    def emo(d: dict[str, Any]) -> str:
+    def emo(split: str) -> str:
+        r = res[("emopia", split)]
         keys = ("quadrant_accuracy", "arousal_accuracy", "valence_accuracy")
-        return " | ".join(f"{d[k]:.3f}" for k in keys) + f" | {d['n']}"
+        return " | ".join(f"{r[k]:.3f}" for k in keys) + f" | {r.n}"
 
-    def vgm(d: dict[str, Any]) -> str:
+    def vgm(split: str) -> str:
+        r = res[("vgmidi", split)]
         keys = ("valence_pearson", "arousal_pearson", "valence_sign_accuracy",
                 "arousal_sign_accuracy")
-        return " | ".join(f"{d['vgmidi'][k]:.3f}" for k in keys) + f" | {d['vgmidi']['n']}"
+        return " | ".join(f"{r[k]:.3f}" for k in keys) + f" | {r.n}"
 
-    return f"""# midi2img mood model (valence-arousal)
+    return f"""# midi2img mood model (valence-arousal, symbolic)
 
-{card['task']}.
+{card['task']}. Trained {card['trained']}.
 
 **Architecture.** {card['architecture']}. {len(card['feature_names'])} features from
-`midi2img.mood_features.mood_features` (version {card['feature_version']}): the symbolic
+`midi2img.mood.features.mood_features` (version {card['feature_version']}): the symbolic
 features of `midi2img.features.extract`, plus a pitch-class profile relative to the estimated
 tonic and to the best major key, major/minor template fits (whole clip and 5 s windows),
 third/sixth/seventh ratios above the tonic, chord-quality and chord-root shares, interval-class
@@ -388,20 +452,26 @@ numpy only.
 
 ## Data
 
-- EMOPIA: {td['emopia']['source']}; train {td['emopia']['train']}, val {td['emopia']['val']},
-  test {td['emopia']['test']}. Targets {td['emopia']['targets']}.
+- EMOPIA: {td['emopia']['source']}; train {td['emopia']['train']}, valid
+  {td['emopia']['valid']}, test {td['emopia']['test']}. Targets {td['emopia']['targets']}.
+  Licence {td['emopia']['licence']}.
 - VGMIDI: {td['vgmidi']['source']}; {td['vgmidi']['split']}: train {td['vgmidi']['train']},
-  val {td['vgmidi']['val']}, test {td['vgmidi']['test']} pieces; {td['vgmidi']['weighting']}.
+  valid {td['vgmidi']['valid']}, test {td['vgmidi']['test']} pieces;
+  {td['vgmidi']['weighting']}. Licence: {td['vgmidi']['licence']}.
 - Final fit: {td['final_fit']}. Hyperparameters were chosen on validation data only
-  (EMOPIA val split, song-grouped CV over EMOPIA train+val, VGMIDI val pieces):
-  {card['hyperparameters']}.
+  (EMOPIA valid split, song-grouped CV over EMOPIA train+valid, VGMIDI valid pieces):
+  `{card['config']}`.
+
+## Licence
+
+{card['licence']}
 
 ## Metrics
 
 | | quadrant acc. | arousal acc. | valence acc. | n |
 |---|---|---|---|---|
-| EMOPIA test (this model) | {emo(test)} |
-| EMOPIA val (model fit on train only) | {emo(val)} |
+| EMOPIA test (this model) | {emo('test')} |
+| EMOPIA valid (model fit on train only) | {emo('valid')} |
 | logistic regression, Hung et al. 2021 (test) | 0.581 | 0.849 | 0.651 | 86 |
 | LSTM-attention, Hung et al. 2021 (test) | 0.684 | 0.882 | 0.833 | 86 |
 
@@ -409,10 +479,10 @@ VGMIDI (Pearson r of predicted vs mean rated value, held-out pieces):
 
 | | valence r | arousal r | valence sign acc. | arousal sign acc. | n |
 |---|---|---|---|---|---|
-| test | {vgm(test)} |
-| val (fit on train only) | {vgm(val)} |
+| test | {vgm('test')} |
+| valid (fit on train only) | {vgm('valid')} |
 
-![predicted vs true valence and arousal](scatter.png)
+![predicted vs true valence and arousal]({SCATTER_PNG})
 
 ## Limits
 
@@ -424,8 +494,8 @@ music is.
 
 ## Reproduce
 
-`midi2img mood train --data <data dir> --out models/mood --seed {card['seed']}`
-(deterministic; features cached under `~/.cache/midi2img`).
+`make train-mood` (= `midi2img mood train --out models/mood --seed {card['config']['seed']}
+--force`), deterministic; features cached under `~/.cache/midi2img`, keyed by the feature code.
 
 Versions: {', '.join(f'{k} {val_}' for k, val_ in v.items())}.
 """

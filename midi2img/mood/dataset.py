@@ -1,10 +1,11 @@
-"""Affect datasets: EMOPIA (Russell quadrants) and VGMIDI (continuous valence/arousal).
+"""Mood datasets: EMOPIA (Russell quadrants) and VGMIDI (continuous valence/arousal).
 
 Both are read in place from the shared data folder (:func:`midi2img.config.data_dir`, env
 ``MIDI2IMG_DATA``); EMOPIA's MIDI files are read straight out of ``emopia/midis.zip``.
 
 * EMOPIA (Hung et al. 2021): 1,078 pop-piano clips, quadrant in the file name, with the
-  official song-disjoint split ``emopia/{train,val,test}.csv``. Targets come from
+  official song-disjoint split ``emopia/{train,val,test}.csv`` (``val`` is called ``valid`` here,
+  as in every midi2img data set). Targets come from
   :func:`midi2img.mood.quadrant_targets` (Q1 = V+A+, Q2 = V-A+, Q3 = V-A-, Q4 = V+A-).
 * VGMIDI (Ferreira & Whitehead 2019): 200 annotated video-game piano pieces; each of ~30
   annotators gave one valence and one arousal value in [-1, 1] per measure. A piece's target is
@@ -25,17 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
+from midi2img.config import HOW_TO_POINT
+from midi2img.constants import SPLITS
 from midi2img.errors import DataError, InputError
-from midi2img.mood import quadrant_targets
+from midi2img.mood.model import quadrant_of, quadrant_targets
 from midi2img.notes import Notes, notes_from_pretty_midi, parse_pretty_midi
 
 EMOPIA_ZIP = "emopia/midis.zip"
-EMOPIA_SPLITS = ("train", "val", "test")
+#: EMOPIA's split files, by midi2img split name.
+EMOPIA_SPLIT_FILES = {"train": "train.csv", "valid": "val.csv", "test": "test.csv"}
 VGMIDI_JSON = ("vgmidi/vgmidi_raw_1.json", "vgmidi/vgmidi_raw_2.json")
 VGMIDI_MIDI_DIR = "vgmidi/midi"
 #: Expected sizes, checked by :func:`validate`.
 EMOPIA_CLIPS = 1078
-EMOPIA_SPLIT_SIZES = {"train": 767, "val": 198, "test": 86}
+EMOPIA_SPLIT_SIZES = {"train": 767, "valid": 198, "test": 86}
 VGMIDI_PIECES = 200
 
 
@@ -46,7 +50,7 @@ class AffectClip:
     Attributes:
         clip_id: Unique id (``"emopia/Q1_xxx_0"``, ``"vgmidi/<midi file stem>"``).
         source: ``"emopia"`` or ``"vgmidi"``.
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
         valence: Target valence in [-1, 1].
         arousal: Target arousal in [-1, 1].
         group: Song/piece id; clips of one group never straddle splits.
@@ -66,7 +70,7 @@ class AffectClip:
     def __post_init__(self) -> None:
         if self.source not in ("emopia", "vgmidi"):
             raise ValueError(f"unknown source {self.source!r}")
-        if self.split not in EMOPIA_SPLITS:
+        if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}")
         for name in ("valence", "arousal"):
             if not -1.0 <= getattr(self, name) <= 1.0:
@@ -74,12 +78,9 @@ class AffectClip:
 
 
 def _root(data: str | Path | None) -> Path:
-    from midi2img.config import data_dir
+    from midi2img.config import require_data_dir
 
-    root = Path(data).expanduser() if data is not None else data_dir()
-    if not root.is_dir():
-        raise DataError(f"data folder not found: {root} (set MIDI2IMG_DATA or pass --data)")
-    return root
+    return require_data_dir(data, "emopia", "vgmidi")
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,15 +97,15 @@ def emopia_clips(data: str | Path | None = None) -> list[AffectClip]:
     root = _root(data)
     zpath = root / EMOPIA_ZIP
     if not zpath.is_file():
-        raise DataError(f"EMOPIA archive not found: {zpath}")
+        raise DataError(f"EMOPIA archive not found: {zpath} {HOW_TO_POINT}")
     with zipfile.ZipFile(zpath) as z:
         members = {Path(n).stem: n for n in z.namelist() if n.lower().endswith((".mid", ".midi"))}
     clips: list[AffectClip] = []
     missing: list[str] = []
-    for split in EMOPIA_SPLITS:
-        csv_path = root / "emopia" / f"{split}.csv"
+    for split, fname_csv in EMOPIA_SPLIT_FILES.items():
+        csv_path = root / "emopia" / fname_csv
         if not csv_path.is_file():
-            raise DataError(f"EMOPIA split file not found: {csv_path}")
+            raise DataError(f"EMOPIA split file not found: {csv_path} {HOW_TO_POINT}")
         with csv_path.open(newline="") as fh:
             for row in csv.DictReader(fh):
                 fname, label = row["fname"].strip(), row["label"].strip()
@@ -197,7 +198,7 @@ def vgmidi_targets(data: str | Path | None = None) -> dict[str, tuple[float, flo
     for rel in VGMIDI_JSON:
         path = root / rel
         if not path.is_file():
-            raise DataError(f"VGMIDI annotations not found: {path}")
+            raise DataError(f"VGMIDI annotations not found: {path} {HOW_TO_POINT}")
         doc = json.loads(path.read_text())
         pieces = doc["pieces"]
         per: dict[str, list[tuple[float, float]]] = {}
@@ -229,7 +230,7 @@ def make_vgmidi_split(midi_names: list[str], *, seed: int = 0,
     order = [groups[i] for i in rng.permutation(len(groups))]
     n_train = int(round(fractions[0] * len(order)))
     n_val = int(round(fractions[1] * len(order)))
-    split_of = {g: ("train" if i < n_train else "val" if i < n_train + n_val else "test")
+    split_of = {g: ("train" if i < n_train else "valid" if i < n_train + n_val else "test")
                 for i, g in enumerate(order)}
     return {m: split_of[vgmidi_group(m)] for m in sorted(midi_names)}
 
@@ -237,8 +238,6 @@ def make_vgmidi_split(midi_names: list[str], *, seed: int = 0,
 def vgmidi_clips(data: str | Path | None = None, *, split: dict[str, str] | None = None,
                  seed: int = 0) -> list[AffectClip]:
     """VGMIDI pieces with mean targets; ``split`` (e.g. the saved one) or a new seeded split."""
-    from midi2img.mood import quadrant_of
-
     targets = vgmidi_targets(data)
     if split is None:
         split = make_vgmidi_split(list(targets), seed=seed)

@@ -1,27 +1,25 @@
-"""Affect: valence and arousal predicted from symbolic features.
+"""The valence-arousal model (numpy at run time, no pickle) and the record it gives.
 
-This module holds the record the rest of the pipeline reads (:class:`AffectEstimate`), the
-quadrant mapping, and :func:`load_default`, which returns the regressor shipped in
-``midi2img.models`` or ``None`` when none is shipped (the analysis then omits ``affect``).
+:class:`AffectEstimate` is what the rest of the pipeline reads; the Russell quadrants follow from
+the signs of valence and arousal. The shipped model is loaded through
+:func:`midi2img.modeling.load_shipped` (``load_shipped("affect")``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from midi2img.constants import QUADRANT_SIGNS
 from midi2img.errors import ModelError
 
 if TYPE_CHECKING:
     from midi2img.features import SymbolicFeatures
     from midi2img.notes import Notes
-
-#: Russell quadrants as EMOPIA labels them: (valence sign, arousal sign).
-QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
 
 
 def quadrant_of(valence: float, arousal: float) -> str:
@@ -84,13 +82,6 @@ WEIGHTS_FILE = "mood.npz"
 CARD_FILE = "model_card.json"
 
 
-def default_model_dir() -> Any:
-    """Folder of the shipped model inside the package (``midi2img.models/mood``)."""
-    from importlib.resources import files
-
-    return files("midi2img.models") / "mood"
-
-
 class _Trees:
     """Gradient-boosted trees of one binary classifier, as flat node arrays (any number of trees).
 
@@ -129,7 +120,7 @@ class _Trees:
 
 
 class MoodModel:
-    """Valence-arousal model over :func:`midi2img.mood_features.mood_features`.
+    """Valence-arousal model over :func:`midi2img.mood.features.mood_features`.
 
     Each axis is a binary classifier of its sign (trained on EMOPIA quadrants and on the signs
     of VGMIDI's mean ratings): the mean of a standardised logistic regression's probability and
@@ -139,7 +130,7 @@ class MoodModel:
 
     def __init__(self, arrays: dict[str, np.ndarray], card: dict[str, Any] | None = None
                  ) -> None:
-        from midi2img.mood_features import FEATURE_NAMES
+        from midi2img.mood.features import FEATURE_NAMES
 
         names = tuple(str(n) for n in arrays["feature_names"])
         if names != FEATURE_NAMES:
@@ -157,7 +148,7 @@ class MoodModel:
 
     # ---------------------------------------------------------------- persistence
     @classmethod
-    def load(cls, folder: str | Path | Any) -> MoodModel:
+    def load(cls, folder: str | Path | Traversable) -> MoodModel:
         """Load weights (``mood.npz``, no pickle) and the card from a folder or a resource.
 
         Raises:
@@ -178,13 +169,11 @@ class MoodModel:
             raise ModelError(f"cannot load the mood model from {folder}: {exc}") from exc
 
     def save(self, folder: Path) -> None:
-        """Write ``mood.npz`` atomically into ``folder``."""
-        import os
+        """Write ``mood.npz`` atomically into ``folder`` (same model, same bytes)."""
+        from midi2img.io import atomic_write_bytes, npz_bytes
 
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (WEIGHTS_FILE + ".tmp.npz")
-        np.savez_compressed(tmp, **self.arrays)
-        os.replace(tmp, folder / WEIGHTS_FILE)
+        atomic_write_bytes(folder / WEIGHTS_FILE, npz_bytes(self.arrays))
 
     # ---------------------------------------------------------------- prediction
     def probabilities(self, X: np.ndarray) -> np.ndarray:
@@ -202,24 +191,7 @@ class MoodModel:
 
     def predict(self, notes: Notes, features: SymbolicFeatures) -> AffectEstimate:
         """Valence and arousal of a note list (with its symbolic features)."""
-        from midi2img.mood_features import mood_features
+        from midi2img.mood.features import mood_features
 
         v, a = self.scores(mood_features(notes, features)[None, :])[0]
         return AffectEstimate(float(v), float(a))
-
-
-@lru_cache(maxsize=1)
-def _load_shipped() -> MoodModel | None:
-    folder = default_model_dir()
-    if not (folder / WEIGHTS_FILE).is_file():
-        return None
-    return MoodModel.load(folder)
-
-
-def load_default() -> AffectModel | None:
-    """The valence-arousal model shipped with the package (cached), or None when none is shipped.
-
-    Raises:
-        ModelError: the shipped files exist but cannot be loaded.
-    """
-    return _load_shipped()

@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from midi2img.features import (
-    _KK_MAJOR,
-    _KK_MINOR,
-    CHORD_QUALITIES,
-    PITCH_CLASSES,
-    SymbolicFeatures,
-    pitch_class_profile,
-)
+from midi2img.constants import PITCH_CLASSES
+from midi2img.features import CHORD_QUALITIES, SymbolicFeatures, pitch_class_profile
+from midi2img.features.key import _KK_MAJOR, _KK_MINOR
 from midi2img.notes import Notes
 
 #: Bump when the feature definitions change (invalidates cached feature files).
