@@ -33,13 +33,14 @@ def _median(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
 
 def _bench_sd(model: str, runs: int, sizes: list[tuple[int | None, int]], label: str
               ) -> list[str]:
-    from midi2img.render import DiffusionRenderer, RenderOptions
+    from midi2img.render import RenderOptions
+    from midi2img.render.diffusion import DiffusionBackend
 
     rows = []
     import_s = _cold_import_s()
     first = True
     for size, steps in sizes:
-        r = DiffusionRenderer(RenderOptions(model=model, steps=steps, width=size, height=size,
+        r = DiffusionBackend(RenderOptions(model=model, steps=steps, width=size, height=size,
                                             device="auto"))
         r.load()
         r.render("a warm sunrise over the sea", seed=0)  # warm-up
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
 
-    from midi2img import art
+    from midi2img.render import abstract as art
     from midi2img.render import save_tiny_pipeline
 
     lines = ["## Image rendering", "",

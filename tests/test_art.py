@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from midi2img import art
+from midi2img.render import abstract as art
 
 BASE: dict[str, Any] = {
     "key": "C major", "tempo_bpm": 110.0,

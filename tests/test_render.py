@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,11 @@ from midi2img.cli import app
 from midi2img.demo import progression_midi
 
 runner = CliRunner()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "midi2img.cli", *args], capture_output=True,
+                          text=True, timeout=300)
 SD = ["--steps", "2", "--width", "64", "--height", "64"]
 
 
@@ -123,9 +130,10 @@ def test_convert_with_tiny_sd_pipeline(tiny_model: Path, tracks: tuple[Path, Pat
 
 def test_scheduler_and_low_memory_options(tiny_model: Path, tracks: tuple[Path, Path],
                                           tmp_path: Path) -> None:
-    from midi2img.render import DiffusionRenderer, RenderOptions
+    from midi2img.render import RenderOptions
+    from midi2img.render.diffusion import DiffusionBackend
 
-    r = DiffusionRenderer(RenderOptions(model=str(tiny_model), steps=2, width=64, height=64,
+    r = DiffusionBackend(RenderOptions(model=str(tiny_model), steps=2, width=64, height=64,
                                         scheduler="euler-a", attention_slicing=True,
                                         cpu_offload=True, device="cpu"))
     im1, info = r.render("a quiet lake", seed=3)
@@ -158,17 +166,20 @@ def test_uncached_hub_id_offline(tracks: tuple[Path, Path], tmp_path: Path,
 
 def test_auto_falls_back_to_the_abstract_image(tracks: tuple[Path, Path], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model, not in an empty Hugging Face cache: abstract images, said once."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("MIDI2IMG_MODEL", raising=False)
     out = tmp_path / "out"
     r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
-                            "--model", "midi2img-tests/no-such-model", "--segments", "auto"])
+                            "--segments", "auto"])
     assert r.exit_code == 0, r.output
     line = _one_line(r.stderr)
-    assert "no-such-model" in line and "abstract" in line
+    assert "sd-turbo" in line and "abstract" in line
     for stem in ("bright", "dark"):
         d = json.loads((out / stem / "analysis.json").read_text())
         assert d["image"]["renderer"] == "abstract (offline, not Stable Diffusion)"
-        assert "no-such-model" in d["image"]["fallback_reason"]
+        assert "sd-turbo" in d["image"]["fallback_reason"]
         png = Image.open(out / stem / f"{stem}.png")
         assert png.size == (512, 512) and "not Stable Diffusion" in png.text["Renderer"]
         assert d["segmentation"]["method"] == "novelty"
@@ -219,9 +230,8 @@ def test_bad_size_fails_before_loading(tiny_model: Path, tracks: tuple[Path, Pat
     assert r.exit_code == 2
     assert "multiple" in _one_line(r.stderr) and "--width 100" in r.stderr
     assert load_counter == [] and not (tmp_path / "o").exists()
-    r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--scheduler",
-                            "nope"])
-    assert r.exit_code == 2 and "euler" in _one_line(r.stderr)
+    r = _cli("convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--scheduler", "nope")
+    assert r.returncode == 2 and "euler" in _one_line(r.stderr)
     r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--segments",
                             "many"])
     assert r.exit_code == 2 and "--segments" in _one_line(r.stderr)
@@ -230,7 +240,7 @@ def test_bad_size_fails_before_loading(tiny_model: Path, tracks: tuple[Path, Pat
 def test_auto_sections_find_the_change(tmp_path: Path) -> None:
     """Eight slow, low, legato bars of C major, then eight fast, high, staccato bars of F# minor:
     the novelty curve puts one boundary at the change (16 s)."""
-    from midi2img.convert import section_bounds
+    from midi2img.features.structure import section_bounds
     from midi2img.notes import read_midi
 
     pm = progression_midi(bars=8, velocity=60, melody=False)
@@ -261,12 +271,13 @@ def test_seed_from_hash_is_stable() -> None:
 def test_a_failed_image_fails_only_its_track(tiny_model: Path, tracks: tuple[Path, Path],
                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
-    """--image sd: a render error fails that track, the next one still gets done; --image auto:
-    the picture falls back to the abstract renderer."""
+    """--image sd, or auto with a model the user named: a render error fails that track, the
+    next one still gets done; auto with the default model: the picture falls back to the
+    abstract renderer."""
     from midi2img.errors import ModelError
-    from midi2img.render import DiffusionRenderer
+    from midi2img.render.diffusion import DiffusionBackend
 
-    real = DiffusionRenderer.render
+    real = DiffusionBackend.render
     calls: list[int] = []
 
     def flaky(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -275,18 +286,40 @@ def test_a_failed_image_fails_only_its_track(tiny_model: Path, tracks: tuple[Pat
             raise ModelError("Stable Diffusion failed: out of memory (simulated)")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(DiffusionRenderer, "render", flaky)
+    monkeypatch.setattr(DiffusionBackend, "render", flaky)
     out = tmp_path / "sd"
     r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
                             "--image", "sd", "--model", str(tiny_model), *SD])
     assert r.exit_code == 3 and "1 of 2 track(s) failed" in r.stderr
     assert not (out / "bright").exists() and (out / "dark" / "dark.png").is_file()
     calls.clear()
-    out = tmp_path / "auto"
+    out = tmp_path / "auto-named"
     r = runner.invoke(app, ["convert", str(tracks[0]), str(tracks[1]), "-o", str(out),
                             "--model", str(tiny_model), *SD])
-    assert r.exit_code == 0, r.output
-    first = json.loads((out / "bright" / "analysis.json").read_text())["image"]
-    second = json.loads((out / "dark" / "analysis.json").read_text())["image"]
+    assert r.exit_code == 3 and "simulated" in r.stderr
+    assert not (out / "bright").exists() and (out / "dark" / "dark.png").is_file()
+
+    from midi2img.render import ImageMaker, ImageRequest, RenderOptions
+
+    calls.clear()
+    maker = ImageMaker("auto", RenderOptions(model=str(tiny_model), model_named=False, steps=2,
+                                             width=64, height=64))
+    request = ImageRequest({"key": "C major"}, "a quiet lake", "", seed=3)
+    first_img, first = maker.draw(request)
+    second_img, second = maker.draw(request)
     assert "simulated" in first["fallback_reason"] and "not Stable Diffusion" in first["renderer"]
-    assert second["renderer"] == "stable-diffusion"
+    assert second["renderer"] == "stable-diffusion" and second_img.size == (64, 64)
+
+
+def test_backends_and_schedulers_are_registered() -> None:
+    import typing
+
+    from midi2img.cli.convert import SchedulerName
+    from midi2img.render import BACKENDS, SCHEDULERS, RenderOptions, create_backend, image_modes
+
+    assert set(typing.get_args(SchedulerName)) == set(SCHEDULERS)
+    assert image_modes() == ("auto", *BACKENDS, "none")
+    backend = create_backend("abstract", RenderOptions(width=64, height=48))
+    assert backend.ready and backend.name == "abstract"
+    with pytest.raises(Exception, match="unknown image backend"):
+        create_backend("nope", RenderOptions())

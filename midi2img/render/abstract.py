@@ -1,4 +1,5 @@
-"""Offline abstract images: deterministic generative art from an analysis dict (numpy + Pillow).
+"""The ``abstract`` image backend: deterministic generative art from an analysis dict (numpy +
+Pillow), offline.
 
 Nothing is downloaded and no neural network runs; the picture is labelled everywhere as
 :data:`RENDERER_LABEL` so that nobody mistakes it for a Stable Diffusion image.
@@ -27,15 +28,16 @@ import colorsys
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
-RENDERER_LABEL = "abstract (offline, not Stable Diffusion)"
+from midi2img.constants import PITCH_CLASS_OF
 
-_PCS = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6,
-        "G": 7, "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11, "Cb": 11}
+RENDERER_LABEL = "abstract (offline, not Stable Diffusion)"
+#: Size of the abstract images when no ``--width``/``--height`` is given.
+ABSTRACT_SIZE = 512
 _SOFT_GENRES = {"classical", "jazz", "blues", "country"}
 _SHARP_GENRES = {"rock", "metal", "hiphop"}
 _GRID_GENRES = {"disco", "pop", "reggae"}
@@ -93,7 +95,7 @@ def art_params(analysis: Mapping[str, Any]) -> ArtParams:
     """Read the quantities the picture needs from an analysis dict (missing keys get defaults)."""
     key = str(_get(analysis, "key", default="C major"))
     tonic_name, _, mode = key.partition(" ")
-    tonic = _PCS.get(tonic_name, 0)
+    tonic = PITCH_CLASS_OF.get(tonic_name, 0)
     minor = mode.strip() == "minor"
     tempo = float(_get(analysis, "tempo_bpm", default=110.0))
     velocity = float(_get(analysis, "notes", "mean_velocity", default=80.0))
@@ -124,7 +126,7 @@ def art_params(analysis: Mapping[str, Any]) -> ArtParams:
     roots: list[int | None] = []
     for c in _get(analysis, "chords", default=[]) or []:
         lab = str(c.get("label", "N")) if isinstance(c, Mapping) else "N"
-        roots.append(_PCS.get(lab.split(":")[0]) if lab != "N" else None)
+        roots.append(PITCH_CLASS_OF.get(lab.split(":")[0]) if lab != "N" else None)
     median = float(_get(analysis, "notes", "pitch_median", default=60.0))
     return ArtParams(
         valence=_clip(valence), arousal=_clip(arousal), affect_source=source, tonic_pc=tonic,
@@ -388,3 +390,28 @@ def contact_sheet(images: Sequence[Image.Image], labels: Sequence[str], *, title
         sheet.paste(im.convert("RGB").resize((cw, ch), Image.Resampling.LANCZOS), (x, y))
         d.text((x + 2, y + ch + 3), lab, fill=(220, 220, 220), font=font)
     return sheet
+
+
+class AbstractBackend:
+    """The ``abstract`` backend: :func:`render_abstract` behind the image-backend protocol."""
+
+    name: ClassVar[str] = "abstract"
+
+    def __init__(self, options: Any) -> None:
+        self.width = options.width or ABSTRACT_SIZE
+        self.height = options.height or ABSTRACT_SIZE
+
+    @property
+    def ready(self) -> bool:
+        """Always ready: nothing to load."""
+        return True
+
+    def prepare(self) -> None:
+        """Nothing to load."""
+
+    def draw(self, request: Any) -> tuple[Image.Image, dict[str, Any]]:
+        """Draw the picture of ``request.analysis`` with ``request.seed``."""
+        image = render_abstract(request.analysis, seed=request.seed, width=self.width,
+                                height=self.height, anchor=request.anchor)
+        return image, {"renderer": RENDERER_LABEL, "seed": request.seed, "width": image.width,
+                       "height": image.height}

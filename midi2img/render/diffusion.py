@@ -1,142 +1,32 @@
-"""Images from prompts: a Stable Diffusion pipeline (diffusers), loaded once per run.
+"""The ``sd`` image backend: a Stable Diffusion pipeline (diffusers), loaded once per run.
 
 Any text-to-image pipeline that ``diffusers.AutoPipelineForText2Image`` knows (SD 1.x, 2.x, SDXL,
 the turbo and LCM models, ...) can be used, from a Hugging Face Hub id (cached by
 ``huggingface_hub``, honouring ``HF_HUB_OFFLINE`` and ``HF_HOME``) or from a local folder written
 by ``save_pretrained``. torch and diffusers are imported only when a pipeline is loaded.
-
-:class:`ImageMaker` is what ``convert`` uses: it draws with Stable Diffusion, with the offline
-abstract renderer (:mod:`midi2img.art`), or with Stable Diffusion falling back to the abstract
-renderer when no model can be loaded (``--image auto``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
+import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlparse
 
-from midi2img.errors import InputError, Midi2ImgError, ModelError
+from midi2img.errors import InputError, ModelError
+from midi2img.render.base import DEFAULT_MODEL, SCHEDULERS, ImageRequest, RenderOptions
 
-#: Default model: SD-Turbo (SD 2.1 distilled by adversarial diffusion distillation). It makes a
-#: 512x512 image in a single step without classifier-free guidance, so a picture takes seconds on
-#: a CPU and well under a second on a GPU; about 5 GB to download once (fp32 weights; 2.6 GB fp16).
-#: Mind its licence (Stability AI Community License) for commercial use; any SD 1.x/2.x/SDXL id
-#: or folder can be given with ``--model`` instead.
-DEFAULT_MODEL = "stabilityai/sd-turbo"
-
-#: Named schedulers (``--scheduler``): diffusers class and extra config.
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
-    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-    "dpm++-karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++",
-                                                     "use_karras_sigmas": True}),
-    "ddim": ("DDIMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "lcm": ("LCMScheduler", {}),
-}
-DEVICES = ("auto", "cuda", "mps", "cpu")
-IMAGE_MODES = ("auto", "sd", "abstract", "none")
-#: Size of the abstract images when no ``--width``/``--height`` is given.
-ABSTRACT_SIZE = 512
+#: What ``analysis.json`` and the PNG metadata call this backend's pictures.
 SD_RENDERER = "stable-diffusion"
-
-
-def seed_from_hash(content_hash: str) -> int:
-    """A 31-bit seed derived from a track's content hash (same audio -> same seed)."""
-    digest = hashlib.sha256(f"midi2img-seed:{content_hash}".encode()).hexdigest()
-    return int(digest[:8], 16) & 0x7FFFFFFF
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Settings of the Stable Diffusion renderer.
-
-    Attributes:
-        model: Hub id (``owner/name``) or local diffusers folder.
-        steps: Denoising steps; None picks the model's usual number (1 for turbo, 4 for LCM,
-            25 otherwise).
-        guidance: Classifier-free guidance scale; None picks 0 for turbo, 1.5 for LCM, 7.5
-            otherwise.
-        width: Image width in pixels (multiple of 8); None uses the model's native size.
-        height: Image height in pixels (multiple of 8); None uses the model's native size.
-        scheduler: A name from :data:`SCHEDULERS`; None keeps the model's own.
-        seed: Fixed base seed; None derives it from the track's content hash.
-        device: ``auto`` (CUDA, then MPS, then CPU), ``cuda``, ``mps`` or ``cpu``.
-        attention_slicing: Compute attention in slices (less memory, a little slower).
-        cpu_offload: Keep sub-models on the CPU until used (needs a GPU; saves GPU memory).
-        safety_checker: Keep the safety checker the pipeline ships (if it ships one).
-    """
-
-    model: str = DEFAULT_MODEL
-    steps: int | None = None
-    guidance: float | None = None
-    width: int | None = None
-    height: int | None = None
-    scheduler: str | None = None
-    seed: int | None = None
-    device: str = "auto"
-    attention_slicing: bool = False
-    cpu_offload: bool = False
-    safety_checker: bool = True
-
-    def validate(self) -> None:
-        """Check every value before anything is loaded.
-
-        Raises:
-            InputError: a size that is not a positive multiple of 8, an unknown scheduler or
-                device, a non-positive number of steps, a negative guidance or seed.
-        """
-        for name in ("width", "height"):
-            v = getattr(self, name)
-            if v is not None and (v < 64 or v > 4096 or v % 8):
-                raise InputError(f"--{name} {v}: image sizes must be multiples of 8 between 64 "
-                                 f"and 4096 (e.g. 512, 768, 1024)")
-        if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise InputError(f"--steps {self.steps}: must lie in 1..1000")
-        if self.guidance is not None and not 0.0 <= self.guidance <= 50.0:
-            raise InputError(f"--guidance {self.guidance}: must lie in 0..50")
-        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise InputError(f"unknown scheduler {self.scheduler!r}; choose one of: "
-                             f"{', '.join(SCHEDULERS)}")
-        if self.device not in DEVICES:
-            raise InputError(f"unknown device {self.device!r}; choose one of: "
-                             f"{', '.join(DEVICES)}")
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise InputError(f"--seed {self.seed}: must be a non-negative integer")
-        if not self.model.strip():
-            raise InputError("--model is empty")
-
-    @property
-    def family(self) -> str:
-        """``turbo``, ``lcm`` or ``standard``: decides the default steps and guidance."""
-        m = self.model.lower()
-        if "turbo" in m:
-            return "turbo"
-        if "lcm" in m or self.scheduler == "lcm":
-            return "lcm"
-        return "standard"
-
-    def resolved_steps(self) -> int:
-        """Steps to run (the explicit value or the family's default)."""
-        if self.steps is not None:
-            return self.steps
-        return {"turbo": 1, "lcm": 4}.get(self.family, 25)
-
-    def resolved_guidance(self) -> float:
-        """Guidance scale to use (the explicit value or the family's default)."""
-        if self.guidance is not None:
-            return self.guidance
-        return {"turbo": 0.0, "lcm": 1.5}.get(self.family, 7.5)
-
+#: Seconds to wait for the Hugging Face Hub before saying it cannot be reached.
+HUB_CONNECT_TIMEOUT_S = 3.0
 
 def _offline() -> bool:
     val = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
@@ -205,6 +95,9 @@ def resolve_model(model: str, *, allow_download: bool = True) -> ModelSource:
     if not allow_download:
         raise ModelError(f"model {model} is not in the Hugging Face cache (--image auto never "
                          f"downloads; --image sd does); {how_to_provide(model)}")
+    if not hub_reachable():
+        raise ModelError(f"model {model} is not in the Hugging Face cache and the Hub cannot be "
+                         f"reached (no network?); {how_to_provide(model)}")
     from huggingface_hub import hf_hub_download
 
     try:
@@ -214,6 +107,20 @@ def resolve_model(model: str, *, allow_download: bool = True) -> ModelSource:
         raise ModelError(f"model {model} is not cached and could not be fetched ({why}); "
                          f"{how_to_provide(model)}") from exc
     return ModelSource(model, None, model, False, _read_index(Path(path), model))
+
+
+def hub_reachable(timeout_s: float = HUB_CONNECT_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face Hub (``$HF_ENDPOINT``) accepts a TCP connection within
+    ``timeout_s`` - checked before any download, so that no network means one quick error
+    instead of huggingface_hub's retries and warnings."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port),
+                                      timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def _read_index(path: Path, model: str) -> dict[str, Any]:
@@ -257,12 +164,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-class DiffusionRenderer:
-    """A Stable Diffusion pipeline, loaded once (:meth:`load`) and reused for every image.
+class DiffusionBackend:
+    """The ``sd`` backend: a Stable Diffusion pipeline, loaded once (:meth:`prepare`) and reused
+    for every image.
 
     Attributes:
         loads: How many times a pipeline was loaded (stays 1 for a whole run).
+        allow_download: Whether an uncached Hub id may be fetched.
     """
+
+    name: ClassVar[str] = "sd"
 
     def __init__(self, options: RenderOptions, *, allow_download: bool = True) -> None:
         options.validate()
@@ -278,9 +189,26 @@ class DiffusionRenderer:
         self._safety = "none shipped by the model"
 
     @property
-    def loaded(self) -> bool:
+    def ready(self) -> bool:
         """Whether the pipeline is loaded."""
         return self._pipe is not None
+
+    loaded = ready
+
+    @property
+    def pipeline(self) -> Any:
+        """The loaded diffusers pipeline (loads it first)."""
+        self.load()
+        return self._pipe
+
+    def prepare(self) -> None:
+        """Load the pipeline (see :meth:`load`)."""
+        self.load()
+
+    def draw(self, request: ImageRequest) -> tuple[Any, dict[str, Any]]:
+        """Draw one picture for a request (the analysis is not needed: the prompt says it)."""
+        return self.render(request.prompt, negative_prompt=request.negative_prompt,
+                           seed=request.seed)
 
     def load(self) -> None:
         """Load the pipeline (once; later calls do nothing).
@@ -371,7 +299,6 @@ class DiffusionRenderer:
             kwargs["width"] = opts.width
         if opts.height is not None:
             kwargs["height"] = opts.height
-        t0 = time.perf_counter()
         with _quiet(), torch.inference_mode():
             try:
                 out = self._pipe(**kwargs)
@@ -394,122 +321,12 @@ class DiffusionRenderer:
             "dtype": self.dtype,
             "safety_checker": self._safety,
             "negative_prompt_used": "negative_prompt" in kwargs,
-            "render_s": round(time.perf_counter() - t0, 3),
         }
         if nsfw is not None:
             info["nsfw_detected"] = bool(nsfw[0])
         if self.notes:
             info["notes"] = list(self.notes)
         return image, info
-
-
-class ImageMaker:
-    """Draws every image of a run according to ``--image``.
-
-    ``sd``: Stable Diffusion only. ``abstract``: the offline renderer only. ``auto``: Stable
-    Diffusion when the model loads, else the abstract renderer (said once on stderr). ``none``:
-    no images. Create it once before the track loop: the pipeline is loaded once (:meth:`prepare`)
-    and reused for every image of every track.
-    """
-
-    def __init__(self, mode: str, options: RenderOptions, *,
-                 warn: Callable[[str], Any] | None = None) -> None:
-        if mode not in IMAGE_MODES:
-            raise InputError(f"unknown --image {mode!r}; choose one of: {', '.join(IMAGE_MODES)}")
-        options.validate()
-        self.mode = mode
-        self.options = options
-        self.warn = warn or (lambda msg: None)
-        self.diffusion: DiffusionRenderer | None = (
-            DiffusionRenderer(options, allow_download=mode == "sd")
-            if mode in ("sd", "auto") else None)
-        self.fallback_reason: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        """Whether images are drawn at all."""
-        return self.mode != "none"
-
-    def prepare(self) -> None:
-        """Load the pipeline now (``sd``/``auto``), before any track is processed.
-
-        Raises:
-            ModelError: with ``--image sd``, the model cannot be loaded. With ``--image auto``
-                the failure is reported once through ``warn`` and the abstract renderer is used.
-        """
-        if self.diffusion is None or self.diffusion.loaded or self.fallback_reason:
-            return
-        try:
-            self.diffusion.load()
-        except ModelError as exc:
-            if self.mode == "sd":
-                raise
-            self.fallback_reason = str(exc)
-            self.warn(f"note: {exc}; drawing offline abstract images instead (not Stable "
-                      f"Diffusion; --image sd makes this an error)")
-
-    def seed_for(self, content_hash: str) -> tuple[int, str]:
-        """The base seed of a track and where it came from."""
-        if self.options.seed is not None:
-            return self.options.seed, "--seed"
-        return seed_from_hash(content_hash), "content_hash"
-
-    def draw(self, analysis: Mapping[str, Any], *, prompt: str, negative_prompt: str,
-             seed: int, anchor: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        """Draw one image for an analysis dict (a track's or a section's).
-
-        Args:
-            analysis: The analysis dict (``Analysis.to_dict()`` shape) the abstract renderer reads.
-            prompt: The Stable Diffusion prompt.
-            negative_prompt: Its negative prompt.
-            seed: The seed of this image.
-            anchor: The whole track's analysis dict, which keeps section images in one look.
-
-        Returns:
-            The PIL image and a dict describing how it was made.
-        """
-        if not self.enabled:
-            raise Midi2ImgError("images are disabled (--image none)")
-        self.prepare()
-        if self.diffusion is not None and self.diffusion.loaded:
-            try:
-                return self.diffusion.render(prompt, negative_prompt=negative_prompt, seed=seed)
-            except ModelError as exc:
-                if self.mode == "sd":
-                    raise
-                reason = str(exc)  # --image auto: this picture falls back, the run goes on
-                self.warn(f"note: {reason}; drawing this image with the offline abstract "
-                          f"renderer instead")
-        else:
-            reason = self.fallback_reason or ""
-        from midi2img import art
-
-        w = self.options.width or ABSTRACT_SIZE
-        h = self.options.height or ABSTRACT_SIZE
-        t0 = time.perf_counter()
-        image = art.render_abstract(analysis, seed=seed, width=w, height=h, anchor=anchor)
-        info: dict[str, Any] = {"renderer": art.RENDERER_LABEL, "seed": seed,
-                                "width": image.width, "height": image.height,
-                                "render_s": round(time.perf_counter() - t0, 3)}
-        if reason:
-            info["fallback_reason"] = reason
-        return image, info
-
-
-def png_bytes(image: Any, metadata: Mapping[str, Any]) -> bytes:
-    """The image as PNG bytes with ``metadata`` in tEXt chunks (non-strings as JSON)."""
-    import io
-
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for k, v in metadata.items():
-        if v is None:
-            continue
-        info.add_text(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
 
 
 def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:

@@ -1,0 +1,216 @@
+"""What every image backend shares: its options, the request it draws, the protocol it follows
+and the registry it is chosen from (as diffusers chooses schedulers and pipelines by name).
+
+A backend is one module with one class that follows :class:`ImageBackend` and one line in
+:data:`BACKENDS`; ``--image NAME`` then selects it. The built-in ones are ``sd`` (Stable Diffusion
+through diffusers, :mod:`midi2img.render.diffusion`) and ``abstract`` (the offline generative
+renderer, :mod:`midi2img.render.abstract`). :class:`~midi2img.render.maker.ImageMaker` adds the
+policies ``auto`` (Stable Diffusion, else the abstract renderer) and ``none``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from midi2img.errors import InputError
+
+#: Default model: SD-Turbo (SD 2.1 distilled by adversarial diffusion distillation). It makes a
+#: 512x512 image in a single step without classifier-free guidance, so a picture takes seconds on
+#: a CPU and well under a second on a GPU; about 5 GB to download once (fp32 weights; 2.6 GB fp16).
+#: Mind its licence (Stability AI Community License) for commercial use; any SD 1.x/2.x/SDXL id
+#: or folder can be given with ``--model`` instead.
+DEFAULT_MODEL = "stabilityai/sd-turbo"
+
+#: Named schedulers (``--scheduler``): diffusers class and extra config.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "dpm++-karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++",
+                                                     "use_karras_sigmas": True}),
+    "ddim": ("DDIMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def seed_from_hash(content_hash: str) -> int:
+    """A 31-bit seed derived from a track's content hash (same audio -> same seed)."""
+    digest = hashlib.sha256(f"midi2img-seed:{content_hash}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Settings of the image backends (most of them are Stable Diffusion's).
+
+    Attributes:
+        model: Hub id (``owner/name``) or local diffusers folder.
+        model_named: The user named ``model`` (``--model`` or ``$MIDI2IMG_MODEL``): then it must
+            load, and ``--image auto`` never falls back to the abstract renderer for it.
+        steps: Denoising steps; None picks the model's usual number (1 for turbo, 4 for LCM,
+            25 otherwise).
+        guidance: Classifier-free guidance scale; None picks 0 for turbo, 1.5 for LCM, 7.5
+            otherwise.
+        width: Image width in pixels (multiple of 8); None uses the model's native size.
+        height: Image height in pixels (multiple of 8); None uses the model's native size.
+        scheduler: A name from :data:`SCHEDULERS`; None keeps the model's own.
+        seed: Fixed base seed; None derives it from the track's content hash.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cuda``, ``mps`` or ``cpu``.
+        attention_slicing: Compute attention in slices (less memory, a little slower).
+        cpu_offload: Keep sub-models on the CPU until used (needs a GPU; saves GPU memory).
+        safety_checker: Keep the safety checker the pipeline ships (if it ships one).
+    """
+
+    model: str = DEFAULT_MODEL
+    model_named: bool = False
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    scheduler: str | None = None
+    seed: int | None = None
+    device: str = "auto"
+    attention_slicing: bool = False
+    cpu_offload: bool = False
+    safety_checker: bool = True
+
+    def validate(self) -> None:
+        """Check every value before anything is loaded.
+
+        Raises:
+            InputError: a size that is not a positive multiple of 8, an unknown scheduler or
+                device, a non-positive number of steps, a negative guidance or seed.
+        """
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and (v < 64 or v > 4096 or v % 8):
+                raise InputError(f"--{name} {v}: image sizes must be multiples of 8 between 64 "
+                                 f"and 4096 (e.g. 512, 768, 1024)")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise InputError(f"--steps {self.steps}: must lie in 1..1000")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 50.0:
+            raise InputError(f"--guidance {self.guidance}: must lie in 0..50")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise InputError(f"unknown scheduler {self.scheduler!r}; choose one of: "
+                             f"{', '.join(SCHEDULERS)}")
+        if self.device not in DEVICES:
+            raise InputError(f"unknown device {self.device!r}; choose one of: "
+                             f"{', '.join(DEVICES)}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed {self.seed}: must be a non-negative integer")
+        if not self.model.strip():
+            raise InputError("--model is empty")
+
+    @property
+    def family(self) -> str:
+        """``turbo``, ``lcm`` or ``standard``: decides the default steps and guidance."""
+        m = self.model.lower()
+        if "turbo" in m:
+            return "turbo"
+        if "lcm" in m or self.scheduler == "lcm":
+            return "lcm"
+        return "standard"
+
+    def resolved_steps(self) -> int:
+        """Steps to run (the explicit value or the family's default)."""
+        if self.steps is not None:
+            return self.steps
+        return {"turbo": 1, "lcm": 4}.get(self.family, 25)
+
+    def resolved_guidance(self) -> float:
+        """Guidance scale to use (the explicit value or the family's default)."""
+        if self.guidance is not None:
+            return self.guidance
+        return {"turbo": 0.0, "lcm": 1.5}.get(self.family, 7.5)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One picture to draw.
+
+    Attributes:
+        analysis: The analysis dict (contract shape) of the track or section it illustrates.
+        prompt: The positive prompt.
+        negative_prompt: The negative prompt.
+        seed: The seed of this picture.
+        anchor: The whole track's analysis dict, which keeps a track's section images in one look.
+    """
+
+    analysis: Mapping[str, Any]
+    prompt: str
+    negative_prompt: str
+    seed: int
+    anchor: Mapping[str, Any] | None = field(default=None)
+
+
+class ImageBackend(Protocol):
+    """What an image backend provides.
+
+    ``prepare`` loads whatever the backend needs (once per run; raises
+    :class:`~midi2img.errors.ModelError` when it cannot); ``draw`` returns a PIL image and a dict
+    describing how it was made (``renderer``, ``seed``, ``width``, ``height`` and the backend's
+    own settings; never timings, so that outputs are reproducible).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, options: RenderOptions) -> None: ...
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`prepare` has run successfully."""
+        ...
+
+    def prepare(self) -> None: ...
+
+    def draw(self, request: ImageRequest) -> tuple[Any, dict[str, Any]]: ...
+
+
+#: The image backends, by ``--image`` name: ``"module:Class"``, imported only when chosen.
+BACKENDS: dict[str, str] = {
+    "sd": "midi2img.render.diffusion:DiffusionBackend",
+    "abstract": "midi2img.render.abstract:AbstractBackend",
+}
+
+
+def backend_names() -> tuple[str, ...]:
+    """Names of the registered backends."""
+    return tuple(BACKENDS)
+
+
+def create_backend(name: str, options: RenderOptions) -> ImageBackend:
+    """Instantiate a registered backend (not prepared yet).
+
+    Raises:
+        InputError: no backend has that name.
+    """
+    if name not in BACKENDS:
+        raise InputError(f"unknown image backend {name!r}; choose one of: "
+                         f"{', '.join(BACKENDS)}")
+    module, cls_name = BACKENDS[name].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    backend: ImageBackend = cls(options)
+    return backend
+
+
+def png_bytes(image: Any, metadata: Mapping[str, Any]) -> bytes:
+    """The image as PNG bytes with ``metadata`` in tEXt chunks (non-strings as JSON)."""
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for k, v in metadata.items():
+        if v is None:
+            continue
+        info.add_text(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
