@@ -2,7 +2,10 @@
 
 One pass over the audio, in segments of about 30 s, feeds every audio stage at once (Basic Pitch,
 the onset envelope for tempo, the genre network's windows), so memory stays bounded for long
-recordings and the file is decoded only once.
+recordings and the file is decoded only once. :meth:`Analysis.to_dict` is the analysis contract
+(``docs/CONTRACT.md``): what ``keywords --json`` prints and ``convert`` writes as
+``analysis.json``. Every key is always present; what could not be computed is ``null`` with the
+reason in ``omitted``.
 """
 
 from __future__ import annotations
@@ -17,35 +20,46 @@ from typing import Any
 import numpy as np
 
 from midi2img import __version__
-from midi2img.audio import SILENCE_PEAK, iter_blocks, iter_segments, probe
+from midi2img.audio import is_midi, iter_blocks, iter_segments, probe
 from midi2img.config import quiet_libraries
+from midi2img.constants import ONSET_HOP, SEGMENT_PAD_SAMPLES, SEGMENT_SAMPLES, SILENCE_PEAK
 from midi2img.errors import InputError
 from midi2img.features import SymbolicFeatures, extract, tempo_from_onset_envelope
-from midi2img.genre import GenrePrediction
-from midi2img.mood import AffectEstimate
+from midi2img.gtzan.model import GenrePrediction, GtzanScorer
+from midi2img.modeling import SHIPPED, load_model, model_version
+from midi2img.mood.model import AffectEstimate
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
 from midi2img.rules import Keyword, apply_rules, genre_decision
-from midi2img.transcribe import (
-    SEGMENT_PAD_SAMPLES,
-    SEGMENT_SAMPLES,
-    StreamingTranscriber,
-    TranscriptionOptions,
-)
+from midi2img.transcribe import StreamingTranscriber, TranscriptionOptions
 
-ONSET_HOP = 512
-#: Called as ``progress(done_s, total_s)`` while audio is processed.
-ProgressFn = Callable[[float, float], None]
+#: Called as ``progress(stage, fraction)`` while a track is analysed: ``stage`` names what runs
+#: now (``"transcribing"``, ``"genre"``, ...), ``fraction`` is the share of the whole track's
+#: analysis done, in [0, 1].
+ProgressFn = Callable[[str, float], None]
+#: Share of the analysis time the single pass over the audio takes (for the progress fraction).
+_AUDIO_SHARE = 0.9
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """Settings of one analysis run."""
+    """Settings of one analysis run.
+
+    Attributes:
+        transcription: Basic Pitch's settings.
+        style: Prompt style (None: the default one).
+        use_genre: Score genre (audio only).
+        use_affect: Predict valence and arousal.
+        genre_model: A genre model folder to use instead of the shipped one.
+        affect_model: An affect model folder to use instead of the shipped one.
+    """
 
     transcription: TranscriptionOptions = field(default_factory=TranscriptionOptions)
     style: str | None = None
     use_genre: bool = True
     use_affect: bool = True
+    genre_model: Path | None = None
+    affect_model: Path | None = None
 
     def __post_init__(self) -> None:
         from midi2img.prompt import get_style
@@ -55,7 +69,11 @@ class AnalysisOptions:
 
 @dataclass(frozen=True)
 class Analysis:
-    """Everything known about a track; :meth:`to_dict` gives the JSON contract."""
+    """Everything known about a track; :meth:`to_dict` gives the JSON contract.
+
+    ``timings_s`` (seconds per stage) stays on the record and out of the contract, so the same
+    input always gives the same JSON.
+    """
 
     source: str
     input_kind: str
@@ -70,44 +88,12 @@ class Analysis:
     content_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The analysis contract of CONVENTIONS.md (plus a few extra keys)."""
-        f = self.features
-        d: dict[str, Any] = {
-            "source": self.source,
-            "input_kind": self.input_kind,
-            "duration_s": round(f.duration_s, 3),
-            "tempo_bpm": round(f.tempo_bpm, 2),
-            "tempo_source": f.tempo_source,
-            "key": f.key.label,
-            "key_confidence": round(f.key.confidence, 4),
-            "key_clarity": round(f.key.clarity, 4),
-            "chords": [{"start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3),
-                        "label": c.label} for c in f.chords],
-            "progression": list(f.progression),
-            "notes": {
-                "count": f.note_count,
-                "density_per_s": round(f.density_per_s, 4),
-                "pitch_low": f.pitch_low,
-                "pitch_high": f.pitch_high,
-                "pitch_median": f.pitch_median,
-                "mean_velocity": round(f.mean_velocity, 2),
-                "velocity_std": round(f.velocity_std, 2),
-                "articulation": round(f.articulation, 4),
-                "polyphony": round(f.polyphony, 4),
-                "bass_ratio": round(f.bass_ratio, 4),
-                "treble_ratio": round(f.treble_ratio, 4),
-            },
-            "harmony": {
-                "major_chord_ratio": round(f.major_chord_ratio, 4),
-                "minor_chord_ratio": round(f.minor_chord_ratio, 4),
-                "dissonance": round(f.dissonance, 4),
-                "chord_change_rate_per_s": round(f.chord_change_rate_per_s, 4),
-            },
-        }
-        if self.genre is not None:
-            d["genre"] = {**self.genre.to_dict(), "decision": genre_decision(self.genre)}
-        if self.affect is not None:
-            d["affect"] = self.affect.to_dict()
+        """The analysis contract (``docs/CONTRACT.md``)."""
+        d: dict[str, Any] = {"source": self.source, "input_kind": self.input_kind}
+        d.update(self.features.to_dict())
+        d["genre"] = (None if self.genre is None else
+                      {**self.genre.to_dict(), "decision": genre_decision(self.genre)})
+        d["affect"] = None if self.affect is None else self.affect.to_dict()
         d.update({
             "keywords": [k.to_dict() for k in self.keywords],
             "prompt": self.prompt.positive,
@@ -116,34 +102,38 @@ class Analysis:
             "prompt_tokens": self.prompt.tokens,
             "omitted": dict(self.omitted),
             "content_hash": self.content_hash,
-            "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "versions": versions(),
         })
         return d
 
 
 def versions() -> dict[str, Any]:
-    """Versions of midi2img and of the models it used."""
+    """Versions of midi2img and of every model it uses (``null`` for one not shipped)."""
     import importlib.metadata as md
 
-    from midi2img import genre, mood
-
-    def ver(pkg: str) -> str | None:
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
-    models: dict[str, Any] = {"transcription": f"basic-pitch {ver('basic-pitch')} icassp_2022"}
-    for name, mod in (("genre", genre), ("affect", mood)):
-        models[name] = getattr(mod, "MODEL_VERSION", None)
+    try:
+        bp = md.version("basic-pitch")
+    except md.PackageNotFoundError:
+        bp = None
+    models: dict[str, Any] = {"transcription": f"basic-pitch {bp} icassp_2022"}
+    for name in SHIPPED:
+        models[name] = model_version(name)
     return {"midi2img": __version__, "models": models}
+
+
+def _model_or_reason(name: str, folder: Path | None, omitted: dict[str, str]) -> Any:
+    """The model ``name`` (from ``folder``, else the shipped one), or None with the reason
+    recorded in ``omitted`` when none is shipped. A broken model is an error (ModelError)."""
+    if folder is None and not SHIPPED[name].available():
+        omitted[name] = f"no {name} model is shipped with this installation"
+        return None
+    return load_model(name, folder)
 
 
 class _AudioPass:
     """Per-segment consumers of the single pass over the audio."""
 
-    def __init__(self, options: AnalysisOptions, genre_scorer: Any) -> None:
+    def __init__(self, options: AnalysisOptions, genre_scorer: GtzanScorer | None) -> None:
         self.transcriber = StreamingTranscriber(options.transcription)
         self.genre_scorer = genre_scorer
         self.genre_rows: list[np.ndarray] = []
@@ -189,43 +179,50 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
                   progress: ProgressFn | None = None) -> Analysis:
     """Analyse one track: audio (transcribed with Basic Pitch) or a ``.mid``/``.midi`` file.
 
-    Raises:
-        InputError: the file is missing, empty, not audio/MIDI, too short, silent, or has no
-            notes.
-    """
-    from midi2img import genre as genre_mod
-    from midi2img.audio import is_midi
+    Args:
+        path: The track, as the user named it (kept as given in ``source``).
+        options: Analysis settings.
+        progress: Receives ``(stage, fraction done)`` as the work goes on.
 
+    Raises:
+        InputError: the file is missing, empty, not audio/MIDI, too short, silent, holds
+            non-finite samples, or has no notes.
+        ModelError: a shipped model cannot be loaded.
+    """
     quiet_libraries()
     opts = options or AnalysisOptions()
+    report = progress or (lambda stage, fraction: None)
     p = Path(path)
     timings: dict[str, float] = {}
     omitted: dict[str, str] = {}
     genre_pred: GenrePrediction | None = None
     t_start = time.perf_counter()
     if is_midi(p):
+        report("reading MIDI", 0.0)
         notes = read_midi(p)
         if not len(notes):
             raise InputError(f"{p}: the MIDI file has no pitched notes")
         timings["read_midi"] = time.perf_counter() - t_start
+        report("features", 0.5)
         t0 = time.perf_counter()
         feats = extract(notes)
         timings["features"] = time.perf_counter() - t0
         kind = "midi"
         content_hash = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-        if opts.use_genre:
-            omitted["genre"] = "MIDI input has no audio to score with the GTZAN genre network"
+        omitted["genre"] = ("MIDI input has no audio to score with the GTZAN genre network"
+                            if opts.use_genre else "switched off")
     else:
         info = probe(p)
-        scorer = genre_mod.load_default() if opts.use_genre else None
-        if opts.use_genre and scorer is None:
-            omitted["genre"] = "no genre model is shipped with this installation"
+        model = _model_or_reason("genre", opts.genre_model, omitted) if opts.use_genre else None
+        if not opts.use_genre:
+            omitted["genre"] = "switched off"
+        scorer = GtzanScorer(model) if model is not None else None
         ap = _AudioPass(opts, scorer)
+        report("transcribing", 0.0)
         for seg in iter_segments(iter_blocks(info), core_samples=SEGMENT_SAMPLES,
                                  pad_samples=SEGMENT_PAD_SAMPLES):
             ap.feed(seg)
-            if progress is not None:
-                progress(min(seg.core_end_s, info.duration_s), info.duration_s)
+            report("transcribing", _AUDIO_SHARE * min(seg.core_end_s / info.duration_s, 1.0))
         timings.update(transcribe=ap.t_transcribe, onset_envelope=ap.t_tempo,
                        genre_features=ap.t_genre)
         if ap.peak < SILENCE_PEAK:
@@ -233,6 +230,7 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         notes = ap.transcriber.notes()
         if not len(notes):
             raise InputError(f"{p}: no notes could be transcribed from the recording")
+        report("tempo and features", _AUDIO_SHARE)
         t0 = time.perf_counter()
         tempo = tempo_from_onset_envelope(np.concatenate(ap.envelopes), hop_length=ONSET_HOP)
         timings["tempo"] = time.perf_counter() - t0 + ap.t_tempo
@@ -241,15 +239,18 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
                         tempo_source="audio")
         timings["features"] = time.perf_counter() - t0
         if scorer is not None and ap.genre_rows:
+            report("genre", _AUDIO_SHARE + 0.03)
             t0 = time.perf_counter()
             genre_pred = scorer.predict(ap.genre_windows())
             timings["genre"] = time.perf_counter() - t0 + ap.t_genre
         kind = "audio"
         content_hash = ap.hash.hexdigest()[:16]
 
-    return analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
-                         genre=genre_pred, options=opts, omitted=omitted, timings=timings,
-                         content_hash=content_hash, started=t_start)
+    result = analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
+                           genre=genre_pred, options=opts, omitted=omitted, timings=timings,
+                           content_hash=content_hash, started=t_start, progress=report)
+    report("done", 1.0)
+    return result
 
 
 def analyse_notes(notes: Notes, *, source: str, input_kind: str,
@@ -257,7 +258,8 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
                   tempo_bpm: float | None = None, tempo_source: str | None = None,
                   genre: GenrePrediction | None = None, options: AnalysisOptions | None = None,
                   omitted: dict[str, str] | None = None, timings: dict[str, float] | None = None,
-                  content_hash: str = "", started: float | None = None) -> Analysis:
+                  content_hash: str = "", started: float | None = None,
+                  progress: ProgressFn | None = None) -> Analysis:
     """The symbolic half of the analysis: features, affect, keywords and prompt of a note list.
 
     ``analyse_track`` ends here, and so does each storyboard section (its own notes, the track's
@@ -275,10 +277,10 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
         timings: Stage times so far (extended here).
         content_hash: Hash of the input, for seeds.
         started: ``time.perf_counter()`` at the start of the whole analysis, for ``total``.
+        progress: Receives ``(stage, fraction done)``.
     """
-    from midi2img import mood as mood_mod
-
     opts = options or AnalysisOptions()
+    report = progress or (lambda stage, fraction: None)
     omitted = dict(omitted or {})
     timings = dict(timings or {})
     t_start = time.perf_counter() if started is None else started
@@ -289,13 +291,15 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
         timings["features"] = time.perf_counter() - t0
     affect: AffectEstimate | None = None
     if opts.use_affect:
-        model = mood_mod.load_default()
-        if model is None:
-            omitted["affect"] = "no valence-arousal model is shipped with this installation"
-        else:
+        report("affect", 0.95)
+        model = _model_or_reason("affect", opts.affect_model, omitted)
+        if model is not None:
             t0 = time.perf_counter()
             affect = model.predict(notes, features)
             timings["affect"] = time.perf_counter() - t0
+    else:
+        omitted["affect"] = "switched off"
+    report("keywords and prompt", 0.98)
     t0 = time.perf_counter()
     keywords = apply_rules(features.flat(), genre=genre, affect=affect)
     prompt = build_prompt(keywords, style=opts.style)
