@@ -73,9 +73,10 @@ def test_keywords_json_contract_on_audio(demo_files) -> None:
 
 def test_genre_in_analysis_matches_genre_predict(demo_files, demo_analysis) -> None:
     from midi2img.audio import load
-    from midi2img.genre import load_default
+    from midi2img.gtzan.model import GtzanScorer
+    from midi2img.modeling import load_shipped
 
-    direct = load_default().score_audio(load(demo_files[1]), 22050)  # as `genre predict` does
+    direct = GtzanScorer(load_shipped("genre")).score_audio(load(demo_files[1]), 22050)
     assert demo_analysis.genre is not None
     assert demo_analysis.genre.label == direct.label
     for g, p in direct.probabilities.items():
@@ -181,4 +182,22 @@ def test_transcribe_command(demo_files, tmp_path: Path) -> None:
     pm = pretty_midi.PrettyMIDI(str(out))
     assert len(pm.instruments[0].notes) > 50
     r = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(out)])
-    assert r.exit_code == 2 and "--force" in r.stderr
+    assert r.exit_code == 4 and "--force" in r.stderr
+
+
+def test_transcribe_to_musicxml(demo_files, tmp_path: Path) -> None:
+    """A score that notation programs open: music21 reads it back with the demo's pitches."""
+    import music21
+
+    out = tmp_path / "score.musicxml"
+    r = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes().startswith(b"<?xml") and b"score-partwise" in out.read_bytes()
+    score = music21.converter.parse(str(out))
+    pitches = {p.midi for p in score.pitches}
+    assert {48, 60, 64, 67, 43, 59, 62, 45, 69, 41, 65} <= pitches  # the demo's chord tones
+    marks = list(score.recurse().getElementsByClass(music21.tempo.MetronomeMark))
+    assert marks and abs(marks[0].number - 120) < 2  # the tempo measured from the audio
+    assert "C major" in str(score.analyze("key"))
+    bad = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(tmp_path / "x.pdf")])
+    assert bad.exit_code == 2 and ".musicxml" in bad.stderr

@@ -1,4 +1,4 @@
-"""``midi2img genre`` sub-commands through typer's CliRunner."""
+"""``midi2img genre`` sub-commands through typer's CliRunner (the root app, as users run it)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,42 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from midi2img.gtzan.model import load_shipped
 from typer.testing import CliRunner
 
-from midi2img.cli_genre import app
-from midi2img.config import data_dir
+from conftest import require_data
+from midi2img.cli import app
+from midi2img.modeling import EvalResult, load_shipped
 
-GTZAN = data_dir() / "gtzan"
-TABLE = GTZAN / "features_30_sec.csv"
 runner = CliRunner()
 
 
+def _genre(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["genre", *args])
+
+
 def test_eval_json_matches_the_card() -> None:
-    res = runner.invoke(app, ["eval", "--data", str(TABLE), "--json"])
+    table = require_data("gtzan", "features_30_sec.csv")
+    res = _genre("eval", "--data", str(table), "--json")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
-    card = load_shipped().meta["results"]["test"]
-    assert out["split"] == "test" and out["n"] == 290
-    assert out["accuracy"] == pytest.approx(card["accuracy"])
-    assert out["top3_accuracy"] == pytest.approx(card["top3_accuracy"])
-    assert np.array(out["confusion"]).sum() == 290
+    (out,) = [EvalResult.from_dict(d) for d in json.loads(res.stdout)]
+    card = next(EvalResult.from_dict(d) for d in load_shipped("genre").meta["results"]
+                if d["split"] == "test")
+    assert (out.task, out.dataset, out.split, out.n) == ("genre", "gtzan", "test", 290)
+    assert out["accuracy"] == pytest.approx(card["accuracy"], abs=1e-4)
+    assert out["top3_accuracy"] == pytest.approx(card["top3_accuracy"], abs=1e-4)
+    assert np.array(out.confusion).sum() == 290
 
 
 def test_eval_text_prints_confusion() -> None:
-    res = runner.invoke(app, ["eval", "--data", str(TABLE)])
+    res = _genre("eval", "--data", str(require_data("gtzan", "features_30_sec.csv")))
     assert res.exit_code == 0, res.output
     assert "top-3 accuracy" in res.stdout and "confusion" in res.stdout
     assert res.stdout.count("\n") >= 12
 
 
 def test_predict_a_real_clip() -> None:
-    res = runner.invoke(app, ["predict", str(GTZAN / "audio" / "classical.00000.wav"), "--json"])
+    clip = require_data("gtzan", "audio", "classical.00000.wav")
+    res = _genre("predict", str(clip), "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["probabilities"]) == 10 and out["windows"] == 1
@@ -47,12 +52,13 @@ def test_predict_a_real_clip() -> None:
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["train", "--data", "/nonexistent/gtzan.csv"], 2, "no such file"),
+    (["train", "--data", "/nonexistent/gtzan.csv", "--out", "{tmp}/x"], 2, "no such file"),
     (["eval", "--data", "/nonexistent/gtzan.csv"], 2, "no such file"),
     (["predict", "/nonexistent/track.wav"], 2, "no such file"),
+    (["eval", "--model", "/nonexistent/model"], 3, "no such genre model folder"),
 ])
-def test_missing_paths(args: list[str], code: int, message: str) -> None:
-    res = runner.invoke(app, args)
+def test_missing_paths(args: list[str], code: int, message: str, tmp_path) -> None:
+    res = _genre(*(a.format(tmp=tmp_path) for a in args))
     assert res.exit_code == code
     assert message in res.stderr and "Traceback" not in res.output
 
@@ -60,59 +66,69 @@ def test_missing_paths(args: list[str], code: int, message: str) -> None:
 def test_bad_data_folders_and_files(tmp_path) -> None:
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("filename,label\nblues.00000.au,blues\n")
-    res = runner.invoke(app, ["train", "--data", str(wrong), "--out", str(tmp_path / "m")])
+    res = _genre("train", "--data", str(wrong), "--out", str(tmp_path / "m"))
     assert res.exit_code == 2 and "missing column" in res.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = runner.invoke(app, ["eval", "--data", str(empty)])
+    res = _genre("eval", "--data", str(empty))
     assert res.exit_code == 2 and "no GTZAN audio" in res.stderr
     (empty / "polka").mkdir()
-    res = runner.invoke(app, ["train", "--data", str(empty), "--out", str(tmp_path / "m")])
+    res = _genre("train", "--data", str(empty), "--out", str(tmp_path / "m"))
     assert res.exit_code == 2 and "unknown genre folder 'polka'" in res.stderr
-    assert not (tmp_path / "m").exists()
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.*")), "nothing left"
 
 
 def test_eval_from_audio_root_without_test_clips(tmp_path) -> None:
     # The 7 shared clips are all in the valid split: from audio, eval has nothing to score.
     root = tmp_path / "root"
-    for clip in (GTZAN / "audio").glob("blues.0000[01].wav"):
+    for clip in require_data("gtzan", "audio").glob("blues.0000[01].wav"):
         (root / "blues").mkdir(parents=True, exist_ok=True)
         shutil.copy(clip, root / "blues" / clip.name)
-    res = runner.invoke(app, ["eval", "--data", str(root)])
+    res = _genre("eval", "--data", str(root))
     assert res.exit_code == 2 and "test split" in res.stderr
 
 
 def test_predict_rejects_midi_and_non_audio(tmp_path) -> None:
     midi = tmp_path / "x.mid"
     midi.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0")
-    res = runner.invoke(app, ["predict", str(midi)])
+    res = _genre("predict", str(midi))
     assert res.exit_code == 2 and "MIDI has no audio" in res.stderr
     junk = tmp_path / "x.wav"
     junk.write_bytes(b"not audio at all" * 10)
-    res = runner.invoke(app, ["predict", str(junk)])
+    res = _genre("predict", str(junk))
     assert res.exit_code == 2 and res.stderr.startswith("error: ")
 
 
 def test_predict_long_track_uses_windows(tmp_path) -> None:
-    y, sr = sf.read(GTZAN / "audio" / "blues.00000.wav", dtype="float32")
+    y, sr = sf.read(require_data("gtzan", "audio", "blues.00000.wav"), dtype="float32")
     track = tmp_path / "long.wav"
     sf.write(track, np.concatenate([y, y[: 12 * sr]]), sr)
-    res = runner.invoke(app, ["predict", str(track), "--json"])
+    res = _genre("predict", str(track), "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["windows"] == 2
 
 
 def test_train_reproduces_the_shipped_member(tmp_path) -> None:
     """One member, seed 0, from the table: same weights as the shipped model's member 0."""
+    table = require_data("gtzan", "features_30_sec.csv")
     out = tmp_path / "genre"
-    res = runner.invoke(app, ["train", "--data", str(TABLE), "--out", str(out),
-                              "--members", "1", "--seed", "0"])
+    res = _genre("train", "--data", str(table), "--out", str(out), "--members", "1")
     assert res.exit_code == 0, res.output
     assert "test" in res.stdout
     from midi2img.gtzan.model import GenreMLP
 
-    ours, shipped = GenreMLP.load(out), load_shipped()
+    ours, shipped = GenreMLP.load(out), load_shipped("genre")
     for (w, b), (w0, b0) in zip(ours.members[0], shipped.members[0], strict=True):
         np.testing.assert_allclose(w, w0, atol=1e-5)
         np.testing.assert_allclose(b, b0, atol=1e-5)
-    assert (out / "MODEL_CARD.md").is_file() and (out / "member0.keras").is_file()
+    assert (out / "MODEL_CARD.md").is_file()
+    # an existing model folder is never replaced without --force
+    before = (out / "genre_mlp.npz").read_bytes()
+    res = _genre("train", "--data", str(table), "--out", str(out), "--members", "1")
+    assert res.exit_code == 4 and "--force" in res.stderr
+    assert (out / "genre_mlp.npz").read_bytes() == before
+
+
+def test_train_needs_an_out_folder() -> None:
+    res = _genre("train")
+    assert res.exit_code == 2 and "--out" in res.output

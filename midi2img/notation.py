@@ -1,0 +1,36 @@
+"""Notation export: the transcription as MusicXML, which notation programs (MuseScore, Finale,
+Sibelius, Dorico) open, through music21 (imported only here, on demand)."""
+
+from __future__ import annotations
+
+from midi2img.errors import OutputError
+from midi2img.notes import Notes
+
+#: Output suffixes that mean MusicXML.
+MUSICXML_SUFFIXES = (".musicxml", ".xml")
+
+
+def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, title: str = "") -> bytes:
+    """A MusicXML score of ``notes`` on one piano staff system.
+
+    The notes are written to a MIDI stream at ``tempo_bpm`` (the tempo measured from the audio)
+    so that beats fall on beats, then quantised by music21 to sixteenths and triplet eighths.
+
+    Raises:
+        OutputError: music21 cannot build the score.
+    """
+    from midi2img.io import midi_bytes
+
+    try:
+        import music21
+        from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm),
+                                            format="midi", quantizePost=True,
+                                            quarterLengthDivisors=(4, 3))
+        if title:
+            score.insert(0, music21.metadata.Metadata(title=title))
+        xml: bytes = GeneralObjectExporter(score).parse()
+    except Exception as exc:  # music21 raises many kinds on odd input
+        raise OutputError(f"cannot write MusicXML ({type(exc).__name__}: {exc})") from exc
+    return xml
