@@ -13,9 +13,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from midi2img.constants import GTZAN_GENRES, QUADRANT_SIGNS
 from midi2img.errors import Midi2ImgError
-from midi2img.genre import GenrePrediction
-from midi2img.mood import AffectEstimate
+from midi2img.gtzan.model import GenrePrediction
+from midi2img.mood.model import AffectEstimate
 
 KINDS = ("mood", "scene", "color", "light", "texture", "motion", "genre")
 
@@ -122,8 +123,25 @@ def _specs(raw: Any, where: str) -> tuple[_KwSpec, ...]:
     return tuple(out)
 
 
-def parse_rules(data: Mapping[str, Any]) -> RuleBook:
-    """Validate a parsed rule table."""
+def known_features() -> frozenset[str]:
+    """Every feature name a rule may test: the flat names of the symbolic feature record."""
+    from midi2img.features import SymbolicFeatures
+
+    return SymbolicFeatures.feature_names()
+
+
+def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = None) -> RuleBook:
+    """Validate a parsed rule table.
+
+    Args:
+        data: The parsed TOML.
+        features: The feature names rules may test (default: :func:`known_features`).
+
+    Raises:
+        Midi2ImgError: a malformed rule, a rule naming a feature that does not exist (a typo
+            would otherwise silently never fire), a missing genre or quadrant.
+    """
+    names = known_features() if features is None else features
     rules = []
     seen = set()
     for raw in data.get("rule", []):
@@ -133,6 +151,9 @@ def parse_rules(data: Mapping[str, Any]) -> RuleBook:
         seen.add(rid)
         if "feature" not in raw or "source" not in raw:
             raise Midi2ImgError(f"rules: rule {rid} needs `feature` and `source`")
+        if raw["feature"] not in names:
+            raise Midi2ImgError(f"rules: rule {rid} tests unknown feature {raw['feature']!r} "
+                                f"(known: {', '.join(sorted(names))})")
         if raw.get("equals") is None and raw.get("min") is None and raw.get("max") is None:
             raise Midi2ImgError(f"rules: rule {rid} needs `equals`, `min` or `max`")
         rules.append(Rule(rid, str(raw["feature"]), str(raw["source"]),
@@ -141,14 +162,12 @@ def parse_rules(data: Mapping[str, Any]) -> RuleBook:
                           raw.get("scale_by")))
     genre = data.get("genre", {})
     affect = data.get("affect", {})
-    from midi2img.genre import GTZAN_GENRES
-
     gkw = {g: _specs(v, f"genre.{g}") for g, v in genre.get("keywords", {}).items()}
     missing = set(GTZAN_GENRES) - set(gkw)
     if missing:
         raise Midi2ImgError(f"rules: no keywords for genres {sorted(missing)}")
     akw = {q: _specs(v, f"affect.{q}") for q, v in affect.get("quadrants", {}).items()}
-    if set(akw) != {"Q1", "Q2", "Q3", "Q4"}:
+    if set(akw) != set(QUADRANT_SIGNS):
         raise Midi2ImgError("rules: affect.quadrants needs Q1..Q4")
     return RuleBook(tuple(rules), gkw, float(genre.get("confident", 0.5)),
                     float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")),
@@ -187,8 +206,6 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
     book = rules or default_rules()
     found: list[Keyword] = []
     for rule in book.rules:
-        if rule.feature not in features:
-            continue
         value = features[rule.feature]
         if not rule.matches(value):
             continue

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from midi2img.genre import GTZAN_GENRES, GenrePrediction
-from midi2img.mood import AffectEstimate, quadrant_of, quadrant_targets
+from midi2img.constants import GTZAN_GENRES
+from midi2img.gtzan.model import GenrePrediction
+from midi2img.mood.model import AffectEstimate, quadrant_of, quadrant_targets
 from midi2img.rules import apply_rules, default_rules, genre_decision
 
 BASE = {"mode": "major", "key_confidence": 0.9, "tempo_bpm": 100.0, "pitch_median": 64.0,
@@ -124,3 +125,19 @@ def test_quadrant_mapping() -> None:
 def test_genre_record_validates() -> None:
     with pytest.raises(ValueError):
         GenrePrediction("jazz", {g: 0.2 for g in GTZAN_GENRES})
+
+
+def test_a_rule_on_an_unknown_feature_fails_at_load_time() -> None:
+    import tomllib
+    from importlib import resources
+
+    from midi2img.errors import Midi2ImgError
+    from midi2img.features import SymbolicFeatures
+    from midi2img.rules import parse_rules
+
+    data = tomllib.loads((resources.files("midi2img.keywords") / "rules.toml").read_text())
+    book = parse_rules(data)  # every shipped rule names a real feature
+    assert {r.feature for r in book.rules} <= SymbolicFeatures.feature_names()
+    data["rule"][0] = {**data["rule"][0], "feature": "tempo_bmp"}  # a typo
+    with pytest.raises(Midi2ImgError, match="unknown feature 'tempo_bmp'"):
+        parse_rules(data)
