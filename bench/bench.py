@@ -136,7 +136,7 @@ def main() -> None:
     quiet_libraries()
     work = HERE / "work"
     work.mkdir(exist_ok=True)
-    _, clip = write_demo(work, bars=15)  # 15 bars at 120 BPM = 30 s
+    _, clip = write_demo(work, bars=15, force=True)  # 15 bars at 120 BPM = 30 s
     real = sorted((data_dir() / "audio").glob("*.ogg"))
 
     print("stage times ...", flush=True)

@@ -1,8 +1,10 @@
 """Audio in: validate, decode, mix down to mono and resample, in bounded-memory blocks.
 
-Decoding goes through libsndfile (wav, flac, ogg/vorbis/opus, mp3, aiff, ...) and falls back to
-an ``ffmpeg`` subprocess for anything else ffmpeg decodes (m4a, aac, wma, video soundtracks, ...)
-when ffmpeg is on the PATH. Everything streams: an hour-long recording never sits in memory whole.
+Decoding goes through libsndfile (wav, flac, ogg/vorbis/opus, aiff, ...) and through an
+``ffmpeg`` subprocess for MP3 (libsndfile's mpg123 writes its warnings straight to the terminal;
+ffmpeg's are captured) and for anything else ffmpeg decodes (m4a, aac, wma, video soundtracks,
+...) when ffmpeg is on the PATH. Both paths mix down and resample the same way (channel mean,
+soxr). Everything streams: an hour-long recording never sits in memory whole.
 """
 
 from __future__ import annotations
@@ -15,16 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from midi2img.constants import MIDI_SUFFIXES, MIN_DURATION_S, SAMPLE_RATE_HZ
 from midi2img.errors import InputError
 
-#: Sample rate of every analysis stage (Basic Pitch's rate, and GTZAN's).
-SAMPLE_RATE_HZ = 22050
-#: Shortest recording that can be analysed (Basic Pitch's window is 2 s; chords need a few beats).
-MIN_DURATION_S = 1.0
-#: Peak level (full scale = 1.0) below which a recording counts as silent (-60 dBFS).
-SILENCE_PEAK = 1e-3
-#: Extensions that name MIDI rather than audio.
-MIDI_SUFFIXES = (".mid", ".midi")
+#: Extensions decoded with ffmpeg even though libsndfile could (its mpg123 is noisy on stderr).
+FFMPEG_FIRST = (".mp3",)
 
 _BLOCK_FRAMES = 1 << 16
 
@@ -86,7 +83,10 @@ def probe(path: str | Path) -> AudioInfo:
             :data:`MIN_DURATION_S`.
     """
     p = check_file(path)
-    info = _probe_soundfile(p) or (_probe_ffmpeg(p) if ffmpeg_available() else None)
+    if p.suffix.lower() in FFMPEG_FIRST and ffmpeg_available():
+        info = _probe_ffmpeg(p)
+    else:
+        info = _probe_soundfile(p) or (_probe_ffmpeg(p) if ffmpeg_available() else None)
     if info is None:
         hint = "" if ffmpeg_available() else " (install ffmpeg for more formats)"
         raise InputError(
@@ -151,49 +151,73 @@ def iter_blocks(info: AudioInfo, *, sr: int = SAMPLE_RATE_HZ) -> Iterator[np.nda
     Channels are averaged (as librosa's ``to_mono``) and the signal is resampled with soxr's
     high-quality streaming resampler (the filter librosa uses by default), so the result matches
     ``librosa.load(path, sr=sr, mono=True)`` to within resampler edge effects.
+
+    Raises:
+        InputError: the file cannot be decoded, or holds NaN or infinite samples.
     """
-    if info.decoder == "ffmpeg":
-        yield from _iter_ffmpeg(info, sr)
-        return
-    import soundfile as sf
     import soxr
 
+    raw = _iter_ffmpeg(info) if info.decoder == "ffmpeg" else _iter_soundfile(info)
     resampler = None
     if info.native_rate_hz != sr:
         resampler = soxr.ResampleStream(info.native_rate_hz, sr, 1, dtype="float32", quality="HQ")
+    pending = next(raw, None)
+    while pending is not None:
+        nxt = next(raw, None)
+        mono = pending.mean(axis=1, dtype=np.float32)
+        if not np.all(np.isfinite(mono)):
+            raise InputError(f"{info.path}: the audio holds NaN or infinite samples (a broken "
+                             f"or non-audio float file)")
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono, last=nxt is None)
+        if mono.size:
+            yield mono
+        pending = nxt
+
+
+def _iter_soundfile(info: AudioInfo) -> Iterator[np.ndarray]:
+    """Native-rate float32 blocks (frames x channels) from libsndfile."""
+    import soundfile as sf
+
     try:
         with sf.SoundFile(str(info.path)) as f:
-            blocks = f.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True)
-            pending = next(blocks, None)
-            while pending is not None:
-                nxt = next(blocks, None)
-                mono = pending.mean(axis=1, dtype=np.float32)
-                if resampler is not None:
-                    mono = resampler.resample_chunk(mono, last=nxt is None)
-                if mono.size:
-                    yield mono
-                pending = nxt
+            yield from f.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         raise InputError(f"{info.path}: cannot decode audio ({exc})") from exc
 
 
-def _iter_ffmpeg(info: AudioInfo, sr: int) -> Iterator[np.ndarray]:
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(info.path), "-f", "f32le", "-ac", "1",
-           "-ar", str(sr), "-"]
+def _iter_ffmpeg(info: AudioInfo) -> Iterator[np.ndarray]:
+    """Native-rate float32 blocks (frames x channels) from an ffmpeg subprocess; its messages are
+    captured and shown (first line) only if it fails."""
+    ch = info.channels
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(info.path), "-vn", "-f", "f32le",
+           "-ac", str(ch), "-ar", str(info.native_rate_hz), "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
+    import threading
+
+    stderr = proc.stderr
+    err_chunks: list[bytes] = []
+    drain = threading.Thread(target=lambda: err_chunks.append(stderr.read()), daemon=True)
+    drain.start()  # a full stderr pipe would block ffmpeg
+    frame_bytes = 4 * ch
     try:
+        rest = b""
         while True:
-            raw = proc.stdout.read(_BLOCK_FRAMES * 4)
+            raw = proc.stdout.read(_BLOCK_FRAMES * frame_bytes)
             if not raw:
                 break
-            usable = len(raw) - len(raw) % 4
-            yield np.frombuffer(raw[:usable], dtype=np.float32).copy()
+            raw = rest + raw
+            usable = len(raw) - len(raw) % frame_bytes
+            rest = raw[usable:]
+            if usable:
+                yield np.frombuffer(raw[:usable], dtype=np.float32).reshape(-1, ch).copy()
     finally:
         proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         code = proc.wait()
+        drain.join(timeout=5)
     if code != 0:
+        err = b"".join(err_chunks).decode(errors="replace").strip()
         first = err.splitlines()[0] if err else f"exit code {code}"
         raise InputError(f"{info.path}: ffmpeg could not decode it ({first})")
 

@@ -27,7 +27,6 @@ MELODY = (
     (77, 76, 74, 72),  # F E D C over F
 )
 DEMO_TEMPO_BPM = 120.0
-DEMO_KEY = "C major"
 
 
 def progression_midi(*, bars: int = 8, tempo_bpm: float = DEMO_TEMPO_BPM, program: int = 0,
@@ -65,13 +64,37 @@ def bar_labels(*, bars: int = 8) -> list[str]:
     return [PROGRESSION[b % len(PROGRESSION)][0] for b in range(bars)]
 
 
-def write_demo(out_dir: str | Path, *, bars: int = 16) -> tuple[Path, Path]:
-    """Write ``demo.mid`` and its rendering ``demo.wav`` into ``out_dir``."""
+def write_demo(out_dir: str | Path, *, bars: int = 16, force: bool = False) -> tuple[Path, Path]:
+    """Write ``demo.mid`` and its rendering ``demo.wav`` into ``out_dir``.
+
+    Raises:
+        InputError: ``bars`` < 1.
+        OutputError: a file exists and ``force`` is not set, or the folder is not writable.
+    """
+    import io
+    import os
+
+    from midi2img.errors import InputError, OutputError
+    from midi2img.io import atomic_write_bytes, file_mode
     from midi2img.synth import render_midi_file
 
+    if bars < 1:
+        raise InputError("--bars must be at least 1")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    mid = out / "demo.mid"
-    progression_midi(bars=bars).write(str(mid))
-    wav = render_midi_file(mid, out / "demo.wav")
+    mid, wav = out / "demo.mid", out / "demo.wav"
+    existing = [p for p in (mid, wav) if p.exists()]
+    if existing and not force:
+        raise OutputError(f"{existing[0]} exists; pass --force to replace it")
+    buf = io.BytesIO()
+    progression_midi(bars=bars).write(buf)
+    atomic_write_bytes(mid, buf.getvalue())
+    tmp = out / f".demo.wav.{os.getpid()}.tmp"
+    try:
+        render_midi_file(mid, tmp)
+        tmp.chmod(file_mode())
+        os.replace(tmp, wav)
+    except OSError as exc:
+        raise OutputError(f"cannot write {wav}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return mid, wav

@@ -1,4 +1,8 @@
-"""Safe output: atomic file writes and whole-folder replacement that never loses earlier results."""
+"""Safe output: atomic file writes and whole-folder replacement that never loses earlier results.
+
+Temporary files and folders are made private (``mkstemp``/``mkdtemp``: 0600/0700); what is swapped
+in gets the modes every other tool would give it under the user's umask (0644/0755 under 022).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,47 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from midi2img.errors import OutputError
 from midi2img.notes import Notes
 
 
+def current_umask() -> int:
+    """The process's umask (read from /proc where possible: setting it is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a new file under the current umask (0644 under 022)."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """Mode of a new folder under the current umask (0755 under 022)."""
+    return 0o777 & ~current_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file gets the mode the umask gives new files; on any failure the temporary file is
+    removed and an existing ``path`` is left untouched.
+    """
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         try:
+            os.fchmod(fd, file_mode())
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, p)
@@ -33,6 +67,27 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 text atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def npz_bytes(arrays: dict[str, np.ndarray], *, compress: bool = True) -> bytes:
+    """An ``.npz`` archive of ``arrays`` whose bytes depend only on the arrays.
+
+    ``np.savez`` stamps each member with the current time, so retraining an identical model
+    would give other bytes (and another version hash); here every member carries a fixed
+    timestamp and the members are in sorted order. It loads with ``np.load`` as usual.
+    """
+    import zipfile
+
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(arrays[name]), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
 
 
 def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None) -> bytes:
@@ -63,6 +118,7 @@ class StagedDir:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial",
                                               dir=self.target.parent))
+            self.path.chmod(dir_mode())
         except OSError as exc:
             raise OutputError(f"cannot write to {self.target.parent}: "
                               f"{exc.strerror or exc}") from exc

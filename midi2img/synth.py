@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from midi2img.errors import Midi2ImgError
+from midi2img.constants import SAMPLE_RATE_HZ
+from midi2img.errors import InputError, Midi2ImgError
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -25,10 +23,18 @@ SOUNDFONT_CANDIDATES = (
 
 
 def soundfont_path() -> Path:
-    """The GM soundfont to render with (``$MIDI2IMG_SOUNDFONT`` wins)."""
+    """The GM soundfont to render with (``$MIDI2IMG_SOUNDFONT`` wins).
+
+    Raises:
+        InputError: ``$MIDI2IMG_SOUNDFONT`` names no readable file.
+    """
     env = os.environ.get("MIDI2IMG_SOUNDFONT")
     if env:
-        return Path(env)
+        p = Path(env).expanduser()
+        if not p.is_file() or p.stat().st_size == 0:
+            raise InputError(f"MIDI2IMG_SOUNDFONT={env}: no such soundfont file (unset it to "
+                             f"use the default GM soundfont)")
+        return p
     for cand in SOUNDFONT_CANDIDATES:
         if Path(cand).is_file():
             return Path(cand)
@@ -39,7 +45,8 @@ def soundfont_path() -> Path:
     return Path(spec.origin).parent / "TimGM6mb.sf2"
 
 
-def render_midi_file(midi_path: str | Path, wav_path: str | Path, *, sr: int = 22050) -> Path:
+def render_midi_file(midi_path: str | Path, wav_path: str | Path, *,
+                     sr: int = SAMPLE_RATE_HZ) -> Path:
     """Render a MIDI file to a 16-bit WAV file with fluidsynth.
 
     Raises:
@@ -56,17 +63,3 @@ def render_midi_file(midi_path: str | Path, wav_path: str | Path, *, sr: int = 2
     if proc.returncode != 0 or not out.is_file() or out.stat().st_size <= 44:
         raise Midi2ImgError(f"fluidsynth failed on {midi_path}: {proc.stderr.strip()[:200]}")
     return out
-
-
-def render_pretty_midi(pm: object, *, sr: int = 22050) -> np.ndarray:
-    """Render a PrettyMIDI object to mono float32 audio at ``sr`` Hz."""
-    import soundfile as sf
-
-    with tempfile.TemporaryDirectory(prefix="midi2img-synth-") as tmp:
-        mid = Path(tmp) / "in.mid"
-        wav = Path(tmp) / "out.wav"
-        pm.write(str(mid))  # type: ignore[attr-defined]
-        render_midi_file(mid, wav, sr=sr)
-        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-    assert rate == sr
-    return audio.mean(axis=1)

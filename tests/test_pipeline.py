@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pretty_midi
-from conftest import DEMO_BARS
 
+from conftest import DEMO_BARS
 from midi2img.demo import DEMO_TEMPO_BPM, bar_labels
 
 # mir_eval's onset-only note F1 (50 ms tolerance) measured on this clip with the tuned defaults
