@@ -38,7 +38,7 @@ test: install
 
 lint: install
 	$(PY) -m ruff check midi2img gtzan tests bench tools
-	$(PY) -m mypy midi2img
+	$(PY) -m mypy midi2img gtzan
 
 demo: install
 	midi2img demo -o demo
@@ -52,10 +52,10 @@ tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md
 
 train-genre: install
-	midi2img genre train --data $(DATA)/gtzan/features_30_sec.csv --out models/genre --seed 0
+	midi2img genre train --data $(DATA)/gtzan/features_30_sec.csv --out models/genre --seed 0 --force
 
 train-mood: install
-	midi2img mood train --data $(DATA) --out models/mood --seed 0
+	midi2img mood train --data $(DATA) --out models/mood --seed 0 --force
 
 clean:
 	rm -rf .make build dist *.egg-info $(OUT) demo bench/work .pytest_cache .ruff_cache .mypy_cache

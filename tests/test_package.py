@@ -15,12 +15,17 @@ def test_wheel_ships_data_packages(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("midi2img-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("midi2img/cli.py", "midi2img/keywords/rules.toml",
+    for needed in ("midi2img/cli/__init__.py", "midi2img/features/record.py",
+                   "midi2img/mood/model.py", "midi2img/render/diffusion.py",
+                   "midi2img/runners/sequential.py", "midi2img/report/text.py",
+                   "midi2img/models/genre/genre_mlp.npz", "midi2img/models/mood/mood.npz",
+                   "midi2img/keywords/rules.toml",
                    "midi2img/keywords/styles.toml", "midi2img/models/clip_tokenizer/tokenizer.json",
                    "midi2img/gtzan/__init__.py"):
         assert needed in names, needed
     assert any(n.startswith("midi2img/gtzan/splits/") for n in names)
     assert not any(n.endswith((".csv", ".ogg", ".zip")) for n in names), "no shared data shipped"
+    assert not any(n.endswith(".keras") for n in names), "nothing loads .keras files at run time"
 
 
 def test_resources_resolve_without_cwd(tmp_path: Path) -> None:
