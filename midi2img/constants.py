@@ -35,6 +35,24 @@ SEGMENT_SAMPLES = 1292 * 512
 #: ... and context on each side of a segment (about 1 s).
 SEGMENT_PAD_SAMPLES = 43 * 512
 
+#: Basic Pitch's note-decoding defaults, tuned on piano rendered from known MIDI (``make tune``,
+#: ``bench/tuning.md``): onset and frame thresholds, shortest note in ms.
+ONSET_THRESHOLD = 0.7
+FRAME_THRESHOLD = 0.4
+MIN_NOTE_LENGTH_MS = 58.0
+
+# ---- musicnn taggers (musicnn/configuration.py; models/musicnn/musicnn.json repeats them) -----
+
+#: Sample rate the taggers were trained at.
+MUSICNN_SAMPLE_RATE_HZ = 16000
+#: STFT size and hop (samples): 62.5 frames per second.
+MUSICNN_N_FFT = 512
+MUSICNN_HOP = 256
+#: Mel bands.
+MUSICNN_N_MELS = 96
+#: Frames in one tagger window (about 3 s).
+MUSICNN_WINDOW_FRAMES = 187
+
 # ---- pitch and labels --------------------------------------------------------------------------
 
 #: Pitch-class names, index = pitch class (0 = C). Also the spelling of chord roots (Harte) and of

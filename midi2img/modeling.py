@@ -108,7 +108,8 @@ class ShippedModel:
     Attributes:
         name: Its name in ``versions.models`` (``genre``, ``affect``, ...).
         folder: Folder inside ``midi2img.models``.
-        loader: ``"module:Class"`` whose ``Class.load(folder)`` reads the folder (no pickle).
+        loader: ``"module:Class"`` whose ``Class.load(folder)`` reads the folder (no pickle), or
+            None for a model with its own loader (the taggers: :func:`midi2img.tagger.load_tagger`).
         weights: Files whose bytes define the model (hashed for its version).
         card: JSON file holding the model card (with ``trained``: the training date).
         train_target: How to rebuild it.
@@ -116,7 +117,7 @@ class ShippedModel:
 
     name: str
     folder: str
-    loader: str
+    loader: str | None
     weights: tuple[str, ...]
     card: str
     train_target: str
@@ -138,6 +139,8 @@ SHIPPED: dict[str, ShippedModel] = {
                           "make train-genre"),
     "affect": ShippedModel("affect", "mood", "midi2img.mood.model:MoodModel",
                            ("mood.npz",), "model_card.json", "make train-mood"),
+    "tagger": ShippedModel("tagger", "musicnn", None, ("msd_musicnn.onnx", "mtt_musicnn.onnx"),
+                           "musicnn.json", "make export-musicnn"),
 }
 
 
@@ -148,6 +151,8 @@ def _spec(name: str) -> ShippedModel:
 
 
 def _loader(spec: ShippedModel) -> Any:
+    if spec.loader is None:
+        raise ModelError(f"the {spec.name} model has its own loader")
     module, cls_name = spec.loader.split(":")
     return getattr(importlib.import_module(module), cls_name)
 
