@@ -10,26 +10,30 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune export-musicnn clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(MAKE) system-deps
 	$(PY) -m pip install --quiet $(FIND_LINKS) -e ".[dev]"
+	# musicnn's wheel holds the taggers' original weights; the tests compare the shipped ONNX
+	# export with it. Its metadata pins numpy<1.17, so it installs without dependencies.
+	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
 	$(PY) -m midi2img.warmup
 	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
 
-# fluidsynth + a GM soundfont render MIDI to audio (demo, tests); ffmpeg decodes extra formats.
+# fluidsynth + a GM soundfont render MIDI to audio (demo, tests); ffmpeg decodes extra formats and
+# encodes videos; chromium opens the HTML reports in the browser tests.
 system-deps:
 	@if command -v fluidsynth >/dev/null && command -v ffmpeg >/dev/null \
-	    && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	    && command -v chromium >/dev/null && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
 	  echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    fluidsynth fluid-soundfont-gm ffmpeg >/dev/null; \
+	    fluidsynth fluid-soundfont-gm ffmpeg chromium fonts-dejavu-core >/dev/null; \
 	else \
-	  echo "please install fluidsynth, fluid-soundfont-gm and ffmpeg (e.g. sudo apt-get install ...)" >&2; \
+	  echo "please install fluidsynth fluid-soundfont-gm ffmpeg chromium (sudo apt-get install ...)" >&2; \
 	  exit 1; \
 	fi
 
@@ -56,6 +60,11 @@ train-genre: install
 
 train-mood: install
 	midi2img mood train --data $(DATA) --out models/mood --seed 0 --force
+
+# Re-export the musicnn taggers from the wheel to ONNX (deterministic; see models/musicnn).
+export-musicnn: install
+	$(PY) -m pip install --quiet ".[export]"
+	$(PY) tools/export_musicnn.py --out models/musicnn
 
 clean:
 	rm -rf .make build dist *.egg-info $(OUT) demo bench/work .pytest_cache .ruff_cache .mypy_cache
