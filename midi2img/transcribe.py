@@ -29,6 +29,9 @@ from midi2img.constants import (
     BP_FFT_HOP,
     BP_FRAMES_PER_S,
     BP_N_OVERLAP_FRAMES,
+    FRAME_THRESHOLD,
+    MIN_NOTE_LENGTH_MS,
+    ONSET_THRESHOLD,
     SAMPLE_RATE_HZ,
 )
 from midi2img.errors import InputError, ModelError
@@ -57,9 +60,9 @@ class TranscriptionOptions:
         melodia_trick: Basic Pitch's extra pass that recovers notes without a clear onset.
     """
 
-    onset_threshold: float = 0.7
-    frame_threshold: float = 0.4
-    min_note_length_ms: float = 58.0
+    onset_threshold: float = ONSET_THRESHOLD
+    frame_threshold: float = FRAME_THRESHOLD
+    min_note_length_ms: float = MIN_NOTE_LENGTH_MS
     min_frequency_hz: float | None = None
     max_frequency_hz: float | None = None
     melodia_trick: bool = True

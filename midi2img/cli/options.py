@@ -17,26 +17,26 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from midi2img.transcribe import TranscriptionOptions
+from midi2img import constants
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_T = TranscriptionOptions()
-
-# (parameter name, annotation, TranscriptionOptions field) of every transcription option.
-_TRANSCRIPTION: tuple[tuple[str, Any, str], ...] = (
+# (parameter name, annotation, TranscriptionOptions field, default) of every transcription
+# option; the defaults are TranscriptionOptions' own (constants), so --help needs no numpy.
+_TRANSCRIPTION: tuple[tuple[str, Any, str, float | None], ...] = (
     ("onset_threshold", Annotated[float, typer.Option(
         "--onset-threshold", help="Basic Pitch onset threshold (0-1); higher keeps fewer, "
-        "surer notes.")], "onset_threshold"),
+        "surer notes.")], "onset_threshold", constants.ONSET_THRESHOLD),
     ("frame_threshold", Annotated[float, typer.Option(
         "--frame-threshold", help="Basic Pitch frame threshold (0-1); higher ends notes "
-        "sooner.")], "frame_threshold"),
+        "sooner.")], "frame_threshold", constants.FRAME_THRESHOLD),
     ("min_note_length", Annotated[float, typer.Option(
-        "--min-note-length", help="Shortest note kept, in ms.")], "min_note_length_ms"),
+        "--min-note-length", help="Shortest note kept, in ms.")], "min_note_length_ms",
+     constants.MIN_NOTE_LENGTH_MS),
     ("min_frequency", Annotated[float | None, typer.Option(
-        "--min-frequency", help="Lowest pitch kept, in Hz.")], "min_frequency_hz"),
+        "--min-frequency", help="Lowest pitch kept, in Hz.")], "min_frequency_hz", None),
     ("max_frequency", Annotated[float | None, typer.Option(
-        "--max-frequency", help="Highest pitch kept, in Hz.")], "max_frequency_hz"),
+        "--max-frequency", help="Highest pitch kept, in Hz.")], "max_frequency_hz", None),
 )
 
 
@@ -53,17 +53,19 @@ def with_transcription_options(fn: F) -> F:
     kept = [p.replace(annotation=hints.get(name, p.annotation))
             for name, p in sig.parameters.items() if name != "transcription"]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann,
-                               default=getattr(_T, attr))
-             for name, ann, attr in _TRANSCRIPTION]
+                               default=default)
+             for name, ann, _, default in _TRANSCRIPTION]
 
     @functools.wraps(fn)
     def command(**kwargs: Any) -> Any:
-        values = {attr: kwargs.pop(name) for name, _, attr in _TRANSCRIPTION}
+        from midi2img.transcribe import TranscriptionOptions
+
+        values = {attr: kwargs.pop(name) for name, _, attr, _ in _TRANSCRIPTION}
         return fn(transcription=TranscriptionOptions(**values), **kwargs)
 
     command.__signature__ = sig.replace(parameters=kept + added)  # type: ignore[attr-defined]
     annotations = {k: v for k, v in hints.items() if k != "transcription"}
-    annotations.update({name: ann for name, ann, _ in _TRANSCRIPTION})
+    annotations.update({name: ann for name, ann, _, _ in _TRANSCRIPTION})
     command.__annotations__ = annotations
     return command  # type: ignore[return-value]
 
@@ -74,9 +76,13 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 def _style_names() -> tuple[str, ...]:
-    from midi2img.prompt import style_names
+    """The styles of ``keywords/styles.toml`` (read directly: importing the templater would
+    load numpy and the tokenizer just for ``--help``)."""
+    import tomllib
+    from importlib import resources
 
-    return tuple(style_names())
+    text = (resources.files("midi2img.keywords") / "styles.toml").read_text(encoding="utf-8")
+    return tuple(sorted(tomllib.loads(text).get("style", {})))
 
 
 def _image_modes() -> tuple[str, ...]:
