@@ -883,3 +883,101 @@ def interpolate_section_frames(pipe: Any, prompts: Sequence[str], seeds: Sequenc
             own[i + 1] = render(i + 1, i + 1, 0.0)
             result.append([own[i], *middle, own[i + 1]])
     return result
+
+
+# ---- the video of a converted track ------------------------------------------------------------
+
+
+def track_video(folder: str | Path, *, audio: str | Path | None = None,
+                out: str | Path | None = None, options: VideoOptions | None = None,
+                morph_frames: int = 0, force: bool = False,
+                progress: Progress | None = None) -> VideoInfo:
+    """The video of a track that ``midi2img convert`` wrote into ``folder``.
+
+    The sections' images (or the track's image) over the track's own audio; with a pulse, on the
+    beats of the track's tempo grid (from its transcription). A MIDI track is rendered to audio
+    with the GM soundfont first. With ``morph_frames`` > 0 and Stable Diffusion images, the
+    pictures between sections are rendered by morphing the sections' latents with the same
+    model, seeds, prompts, steps and guidance (:func:`interpolate_section_frames`).
+
+    Args:
+        folder: The track's output folder (``analysis.json``, ``<name>.mid``, images).
+        audio: The recording, when ``analysis.json``'s ``source`` no longer points at it.
+        out: The MP4 to write (default ``folder/<name>.mp4``).
+        options: Size, frame rate, transition, pulse.
+        morph_frames: Pictures per morph between sections (0: cross-fades or cuts).
+        force: Replace an existing MP4.
+        progress: Called as ``progress(frames_done, frames_total)``.
+
+    Raises:
+        InputError: no analysis, no images, the audio is gone, a morph without SD images.
+        OutputError: the MP4 exists (without ``force``) or cannot be written.
+        ModelError: the diffusion model of a morph cannot be loaded.
+    """
+    folder_p = Path(folder)
+    json_path = folder_p / "analysis.json"
+    sections = sections_from_analysis(folder_p)
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    opts = options or VideoOptions()
+    target = Path(out) if out is not None else folder_p / f"{folder_p.name}.mp4"
+    if target.exists() and not force:
+        raise OutputError(f"{target} exists; pass --force to replace it")
+    beats = None
+    if opts.pulse > 0:
+        from midi2img.features import beat_grid
+        from midi2img.notes import read_midi
+
+        mid = folder_p / f"{folder_p.name}.mid"
+        notes = read_midi(mid)
+        beats = [float(b) for b in beat_grid(notes, tempo_bpm=float(data["tempo_bpm"]),
+                                             duration_s=float(data["duration_s"]))]
+    between = None
+    if morph_frames > 0:
+        between = _section_morphs(data, morph_frames, json_path)
+    with tempfile.TemporaryDirectory(prefix="midi2img-video-") as tmp:
+        source = _track_audio(data, folder_p, audio, Path(tmp))
+        # a MIDI track's rendering rings on after its last note: the last picture stays
+        duration = probe_duration_s(source)
+        last = sections[-1]
+        if duration > last.start_s and abs(duration - last.end_s) > COVER_TOLERANCE_S:
+            sections[-1] = VideoSection(last.start_s, duration, last.image)
+        return make_video(source, sections, target, options=opts, beats_s=beats,
+                          frames_between=between, force=force, progress=progress)
+
+
+def _track_audio(data: dict[str, Any], folder: Path, audio: str | Path | None,
+                 tmp: Path) -> Path:
+    """The track's audio: given, the source, or (MIDI) the source rendered with fluidsynth."""
+    if audio is not None:
+        return Path(audio)
+    source = Path(str(data.get("source", "")))
+    if data.get("input_kind") == "midi":
+        from midi2img.synth import render_midi_file
+
+        midi = source if source.is_file() else folder / f"{folder.name}.mid"
+        return render_midi_file(midi, tmp / "rendered.wav")
+    if not source.is_file():
+        raise InputError(f"{source}: the track's recording is not there any more (analysis.json "
+                         f"names it relative to where convert ran); pass --audio")
+    return source
+
+
+def _section_morphs(data: dict[str, Any], n_frames: int, json_path: Path) -> list[list[Image]]:
+    """Morph pictures between the sections, with the model and settings that drew them."""
+    from midi2img.render import RenderOptions
+    from midi2img.render.diffusion import SD_RENDERER, DiffusionBackend
+
+    image = data.get("image") or {}
+    rows = data.get("sections") or []
+    if image.get("renderer") != SD_RENDERER or len(rows) < 2:
+        raise InputError(f"{json_path}: morphs need a storyboard (--segments) drawn with Stable "
+                         f"Diffusion (--image sd)")
+    backend = DiffusionBackend(RenderOptions(
+        model=str(image["model"]), model_named=True, steps=int(image["steps"]),
+        guidance=float(image["guidance"]), width=int(image["width"]),
+        height=int(image["height"])), allow_download=False)
+    return interpolate_section_frames(
+        backend.pipeline, [r["prompt"] for r in rows], [int(r["seed"]) for r in rows],
+        steps=int(image["steps"]), guidance=float(image["guidance"]), n_frames=n_frames,
+        width=int(image["width"]), height=int(image["height"]),
+        negative_prompts=[r.get("negative_prompt", "") for r in rows])

@@ -2,6 +2,7 @@
 
 * :mod:`.track` - ``keywords``, ``transcribe``, ``demo``;
 * :mod:`.convert` - ``convert``;
+* :mod:`.visual` - ``report`` and ``video``;
 * :mod:`.genre`, :mod:`.mood` - the ``genre`` and ``mood`` groups (``train``, ``eval``,
   ``predict``);
 * :mod:`.options` - options shared by several commands, declared once;
@@ -19,7 +20,7 @@ from typing import Annotated
 import typer
 
 from midi2img import __version__
-from midi2img.cli import convert, genre, mood, track
+from midi2img.cli import convert, genre, mood, track, visual
 from midi2img.cli.errors import Midi2ImgGroup, format_error
 from midi2img.errors import Midi2ImgError
 
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 track.register(app)
 convert.register(app)
+visual.register(app)
 app.add_typer(genre.app, name="genre")
 app.add_typer(mood.app, name="mood")
 
