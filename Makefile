@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune export-musicnn clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn clean
 
 install: $(STAMP)
 
@@ -56,10 +56,14 @@ tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md
 
 train-genre: install
-	midi2img genre train --data $(DATA)/gtzan/features_30_sec.csv --out models/genre --seed 0 --force
+	midi2img genre train --data $(DATA)/gtzan --out models/genre --seed 0 --force
 
 train-mood: install
 	midi2img mood train --data $(DATA) --out models/mood --seed 0 --force
+
+# Re-measure the thresholds of the tag keywords (keywords/tags.toml -> tag_thresholds.toml).
+tune-tags: install
+	$(PY) bench/tune_tag_keywords.py --out bench/tag_keywords.md --thresholds keywords/tag_thresholds.toml
 
 # Re-export the musicnn taggers from the wheel to ONNX (deterministic; see models/musicnn).
 export-musicnn: install

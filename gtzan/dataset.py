@@ -60,21 +60,23 @@ def genre_of(cid: str) -> str:
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Rows of the GTZAN feature table.
+    """Feature rows of GTZAN clips.
 
     Attributes:
         ids: Clip ids (``blues.00000``), one per row.
-        features: ``(n, 57)`` float64 array in :data:`FEATURE_COLUMNS` order.
+        features: ``(n, len(columns))`` float64 array in ``columns`` order.
         labels: Genre label of each row.
+        columns: Names of the feature columns (the table's 57 by default).
     """
 
     ids: tuple[str, ...]
     features: np.ndarray
     labels: tuple[str, ...]
+    columns: tuple[str, ...] = FEATURE_COLUMNS
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        if self.features.shape != (n, len(FEATURE_COLUMNS)) or len(self.labels) != n:
+        if self.features.shape != (n, len(self.columns)) or len(self.labels) != n:
             raise DataError("feature table: ids, features and labels disagree in length")
         if not np.all(np.isfinite(self.features)):
             raise DataError("feature table: non-finite feature values")
@@ -94,7 +96,15 @@ class FeatureTable:
         """The rows of ``ids``, in that order (ids must be present)."""
         pos = {c: i for i, c in enumerate(self.ids)}
         idx = [pos[c] for c in ids]
-        return FeatureTable(tuple(ids), self.features[idx], tuple(self.labels[i] for i in idx))
+        return FeatureTable(tuple(ids), self.features[idx], tuple(self.labels[i] for i in idx),
+                            self.columns)
+
+    def join(self, other: FeatureTable) -> FeatureTable:
+        """The clips both tables hold (in this table's order), with both tables' columns."""
+        both = [c for c in self.ids if c in set(other.ids)]
+        a, b = self.select(both), other.select(both)
+        return FeatureTable(tuple(both), np.hstack([a.features, b.features]), a.labels,
+                            self.columns + other.columns)
 
 
 def read_feature_table(path: str | Path) -> FeatureTable:
@@ -145,6 +155,64 @@ def read_feature_table(path: str | Path) -> FeatureTable:
     if dup:
         raise DataError(f"{p}: clip(s) listed twice: {', '.join(dup[:3])}")
     return FeatureTable(tuple(ids), np.asarray(rows, dtype=np.float64), tuple(labels))
+
+
+#: The published MSD-musicnn taggrams of the filtered split's clips (Pons & Serra's
+#: sklearn-audio-transfer-learning): one row of 50 tag probabilities per 3 s window, 1 s hop.
+#: There is none for the valid split.
+TAGGRAM_FILES = ("musicnn/training_data_GTZAN_MSDmusicnn_taggram.npz",
+                 "musicnn/evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
+#: Sturm's artist/title index of the 1000 clips (``blues.00000.wav ::: artist ::: title``).
+ARTIST_INDEX = "GTZANindex.txt"
+
+
+def read_taggrams(folder: str | Path) -> dict[str, np.ndarray]:
+    """The published MSD taggram rows of each clip: ``{clip id: (windows, 50)}``.
+
+    Raises:
+        DataError: the files are missing or malformed.
+    """
+    from midi2img.config import HOW_TO_POINT
+
+    out: dict[str, list[np.ndarray]] = {}
+    for rel in TAGGRAM_FILES:
+        path = Path(folder) / rel
+        if not path.is_file():
+            raise DataError(f"{path}: GTZAN taggram file not found {HOW_TO_POINT}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                X, ids = z["X"], z["IDS"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path}: not a taggram file ({exc})") from None
+        if X.ndim != 2 or X.shape[1] != 50 or len(ids) != len(X):
+            raise DataError(f"{path}: expected rows of 50 tag probabilities with an id each")
+        for row, name in zip(X, ids, strict=True):
+            out.setdefault(clip_id(str(name)), []).append(row)
+    return {c: np.asarray(r, dtype=np.float64) for c, r in out.items()}
+
+
+def read_artists(path: str | Path) -> dict[str, str]:
+    """Sturm's index: ``{clip id: artist}`` (a clip without an artist is its own group).
+
+    Raises:
+        DataError: the index is missing.
+    """
+    from midi2img.config import HOW_TO_POINT
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: GTZAN artist index not found {HOW_TO_POINT}")
+    out: dict[str, str] = {}
+    for line in p.read_text(encoding="latin-1").splitlines():
+        if line.startswith("#") or ":::" not in line:
+            continue
+        name, artist, *_ = (part.strip() for part in line.split(":::"))
+        try:
+            cid = clip_id(name)
+        except DataError:
+            continue
+        out[cid] = artist or f"(unknown artist of {cid})"
+    return out
 
 
 def split_ids(split: str) -> tuple[str, ...]:

@@ -80,3 +80,37 @@ def windows(audio: np.ndarray, *, sr: int, window_s: float = WINDOW_S,
     parts = [y[i:i + size] for i in range(0, max(len(y), 1), size)]
     keep = [p for p in parts if len(p) >= min_window_s * sr]
     return keep or parts[:1]
+
+
+# ---- the MSD taggram of a window, summarised -------------------------------------------------
+
+#: Statistics of the MSD tagger's rows over a window (the genre network's tag input).
+TAG_STATS = ("mean", "std", "max")
+#: The published GTZAN taggram rows have a 0.976 s hop; the run-time tagger takes one 3 s window
+#: every 4 s (:data:`midi2img.tagger.DEFAULT_HOP_FRAMES`), so training summarises every 4th
+#: published row (a 3.9 s hop): the same number of windows, so the same spread and maximum.
+PUBLISHED_ROW_STEP = 4
+
+
+def tag_columns() -> tuple[str, ...]:
+    """Names of :func:`tag_summary`'s values: ``msd_mean:rock``, ..., ``msd_max:happy``."""
+    from midi2img.tagger import model_card
+
+    tags = model_card()["models"]["msd_musicnn"]["tags"]
+    return tuple(f"msd_{stat}:{tag}" for stat in TAG_STATS for tag in tags)
+
+
+def tag_summary(rows: np.ndarray) -> np.ndarray:
+    """Mean, spread (standard deviation) and maximum over windows of MSD taggram rows.
+
+    Args:
+        rows: ``(windows, 50)`` MSD tag probabilities of one window of the track (at least one
+            row).
+
+    Raises:
+        InputError: no rows, or rows that are not 50 probabilities.
+    """
+    r = np.asarray(rows, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] != 50:
+        raise InputError(f"tag summary needs (windows, 50) MSD rows, got shape {r.shape}")
+    return np.concatenate([r.mean(axis=0), r.std(axis=0), r.max(axis=0)])

@@ -171,11 +171,15 @@ class GenrePrediction:
         label: The most probable genre.
         probabilities: One probability per GTZAN genre, summing to 1.
         windows: How many 30 s windows were scored and averaged.
+        thresholds: The model's keyword decision thresholds (``confident``, ``blend_pair``,
+            ``blend_second``), measured on its out-of-fold predictions; None for a model
+            without them.
     """
 
     label: str
     probabilities: dict[str, float]
     windows: int = 1
+    thresholds: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if set(self.probabilities) != set(GTZAN_GENRES):
@@ -187,12 +191,13 @@ class GenrePrediction:
             raise ValueError("label must be the most probable genre")
 
     @classmethod
-    def from_probabilities(cls, probs: np.ndarray, *, windows: int = 1) -> GenrePrediction:
+    def from_probabilities(cls, probs: np.ndarray, *, windows: int = 1,
+                           thresholds: dict[str, float] | None = None) -> GenrePrediction:
         """Build from a probability vector in :data:`GTZAN_GENRES` order (renormalised)."""
         p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
         p = p / p.sum()
         d = {g: float(v) for g, v in zip(GTZAN_GENRES, p, strict=True)}
-        return cls(GTZAN_GENRES[int(np.argmax(p))], d, windows)
+        return cls(GTZAN_GENRES[int(np.argmax(p))], d, windows, thresholds)
 
     def top(self, k: int = 2) -> list[tuple[str, float]]:
         """The ``k`` most probable genres with their probabilities."""
@@ -200,8 +205,11 @@ class GenrePrediction:
 
     def to_dict(self) -> dict[str, object]:
         """The contract's ``genre`` object."""
-        return {"label": self.label, "probabilities": dict(self.probabilities),
-                "windows": self.windows}
+        d: dict[str, object] = {"label": self.label, "probabilities": dict(self.probabilities),
+                                "windows": self.windows}
+        if self.thresholds:
+            d["thresholds"] = dict(self.thresholds)
+        return d
 
 
 class GtzanScorer:
@@ -219,11 +227,27 @@ class GtzanScorer:
         self.model = model
         self._order = np.array([model.labels.index(g) for g in GTZAN_GENRES])
 
+    @property
+    def uses_tags(self) -> bool:
+        """Whether the network reads the MSD taggram (v2) besides the table recipe."""
+        return any(c.startswith("msd_") for c in self.model.columns)
+
     def window_features(self, audio: np.ndarray, sr: int) -> np.ndarray:
         """The 57 table features of one (up to 30 s) mono window."""
         from midi2img.gtzan.features import extract_features
 
         return extract_features(audio, sr=sr)
+
+    def window_row(self, table_row: np.ndarray, msd_rows: np.ndarray | None) -> np.ndarray:
+        """The network's input for one window: its table features and, for a model that reads
+        tags, the summary of the MSD tagger's rows inside the window."""
+        from midi2img.gtzan.features import tag_summary
+
+        if not self.uses_tags:
+            return np.asarray(table_row, dtype=np.float64)
+        if msd_rows is None:
+            raise ModelError("this genre model needs the audio taggers' MSD rows")
+        return np.concatenate([np.asarray(table_row, dtype=np.float64), tag_summary(msd_rows)])
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """``(windows, 10)`` probabilities in :data:`GTZAN_GENRES` order."""
@@ -234,11 +258,21 @@ class GtzanScorer:
         probs = self.probabilities(rows)
         if probs.shape[0] == 0:
             raise ValueError("no feature rows to score")
-        return GenrePrediction.from_probabilities(probs.mean(axis=0), windows=probs.shape[0])
+        decision = (self.model.meta or {}).get("decision")
+        thresholds = ({k: float(decision[k]) for k in ("confident", "blend_pair", "blend_second")}
+                      if decision else None)
+        return GenrePrediction.from_probabilities(probs.mean(axis=0), windows=probs.shape[0],
+                                                  thresholds=thresholds)
 
     def score_audio(self, audio: np.ndarray, sr: int) -> GenrePrediction:
-        """Score a whole mono track: 30 s windows, features, mean probabilities."""
+        """Score a whole mono track: 30 s windows, their features (and tags), mean
+        probabilities."""
         from midi2img.gtzan.features import windows
+        from midi2img.tagger import tag_audio
 
-        rows = [self.window_features(w, sr) for w in windows(audio, sr=sr)]
+        rows = []
+        for w in windows(audio, sr=sr):
+            msd = tag_audio(w, sr, taggers=("msd",)).probabilities["msd"] if self.uses_tags \
+                else None
+            rows.append(self.window_row(self.window_features(w, sr), msd))
         return self.predict(np.stack(rows))

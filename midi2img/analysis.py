@@ -1,10 +1,10 @@
 """The analysis pipeline: a track (audio or MIDI) to features, keywords and a prompt.
 
 One pass over the audio, in segments of about 30 s, feeds every audio stage at once (Basic Pitch,
-the onset envelope for tempo, the genre network's windows), so memory stays bounded for long
-recordings and the file is decoded only once. :meth:`Analysis.to_dict` is the analysis contract
-(``docs/CONTRACT.md``): what ``keywords --json`` prints and ``convert`` writes as
-``analysis.json``. Every key is always present; what could not be computed is ``null`` with the
+the onset envelope for tempo, the musicnn taggers, the genre network's windows), so memory stays
+bounded for long recordings and the file is decoded only once. :meth:`Analysis.to_dict` is the
+analysis contract (``docs/CONTRACT.md``): what ``keywords --json`` prints and ``convert`` writes
+as ``analysis.json``. Every key is always present; what could not be computed is ``null`` with the
 reason in ``omitted``.
 """
 
@@ -31,6 +31,7 @@ from midi2img.mood.model import AffectEstimate
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
 from midi2img.rules import Keyword, apply_rules, genre_decision
+from midi2img.tagger import TagResult
 from midi2img.transcribe import StreamingTranscriber, TranscriptionOptions
 
 #: Called as ``progress(stage, fraction)`` while a track is analysed: ``stage`` names what runs
@@ -50,6 +51,7 @@ class AnalysisOptions:
         style: Prompt style (None: the default one).
         use_genre: Score genre (audio only).
         use_affect: Predict valence and arousal.
+        use_tags: Run the musicnn audio taggers (audio only).
         genre_model: A genre model folder to use instead of the shipped one.
         affect_model: An affect model folder to use instead of the shipped one.
     """
@@ -58,6 +60,7 @@ class AnalysisOptions:
     style: str | None = None
     use_genre: bool = True
     use_affect: bool = True
+    use_tags: bool = True
     genre_model: Path | None = None
     affect_model: Path | None = None
 
@@ -83,6 +86,7 @@ class Analysis:
     prompt: Prompt
     genre: GenrePrediction | None = None
     affect: AffectEstimate | None = None
+    tags: TagResult | None = None
     omitted: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     content_hash: str = ""
@@ -94,6 +98,7 @@ class Analysis:
         d["genre"] = (None if self.genre is None else
                       {**self.genre.to_dict(), "decision": genre_decision(self.genre)})
         d["affect"] = None if self.affect is None else self.affect.to_dict()
+        d["tags"] = None if self.tags is None else self.tags.to_dict()
         d.update({
             "keywords": [k.to_dict() for k in self.keywords],
             "prompt": self.prompt.positive,
@@ -134,14 +139,18 @@ class _AudioPass:
     """Per-segment consumers of the single pass over the audio."""
 
     def __init__(self, options: AnalysisOptions, genre_scorer: GtzanScorer | None) -> None:
+        from midi2img.tagger import TagStream
+
         self.transcriber = StreamingTranscriber(options.transcription)
+        self.tagger = TagStream() if options.use_tags else None
         self.genre_scorer = genre_scorer
         self.genre_rows: list[np.ndarray] = []
         self.genre_window_s: list[float] = []
+        self.genre_bounds: list[tuple[float, float]] = []
         self.envelopes: list[np.ndarray] = []
         self.peak = 0.0
         self.hash = hashlib.sha256()
-        self.t_transcribe = self.t_tempo = self.t_genre = 0.0
+        self.t_transcribe = self.t_tempo = self.t_genre = self.t_tags = 0.0
 
     def feed(self, seg: Any) -> None:
         import librosa
@@ -160,19 +169,30 @@ class _AudioPass:
         if self.genre_scorer is not None and core.size >= 2048:
             self.genre_rows.append(self.genre_scorer.window_features(core, seg.sr))
             self.genre_window_s.append(core.size / seg.sr)
+            self.genre_bounds.append((seg.core_start_s, seg.core_end_s))
         t3 = time.perf_counter()
+        if self.tagger is not None:
+            self.tagger.feed(core)
+        t4 = time.perf_counter()
         self.t_transcribe += t1 - t0
         self.t_tempo += t2 - t1
         self.t_genre += t3 - t2
+        self.t_tags += t4 - t3
 
-    def genre_windows(self) -> np.ndarray:
-        """Feature rows of the windows to score: as ``midi2img genre predict`` does, a final
-        window shorter than the GTZAN recipe's minimum is dropped unless it is the only one."""
+    def genre_windows(self, tags: TagResult | None) -> np.ndarray:
+        """Input rows of the 30 s windows to score (the table recipe, and the MSD tagger's rows
+        inside each window); a final window shorter than the GTZAN recipe's minimum is dropped
+        unless it is the only one."""
         from midi2img.gtzan.features import MIN_WINDOW_S
 
-        keep = [r for r, s in zip(self.genre_rows, self.genre_window_s, strict=True)
-                if s >= MIN_WINDOW_S]
-        return np.stack(keep or self.genre_rows[:1])
+        assert self.genre_scorer is not None
+        rows = []
+        for row, span, (a, b) in zip(self.genre_rows, self.genre_window_s, self.genre_bounds,
+                                     strict=True):
+            msd = tags.window(a, b).probabilities["msd"] if tags is not None else None
+            rows.append((span, self.genre_scorer.window_row(row, msd)))
+        keep = [r for s, r in rows if s >= MIN_WINDOW_S]
+        return np.stack(keep or [rows[0][1]])
 
 
 def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
@@ -196,6 +216,7 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
     timings: dict[str, float] = {}
     omitted: dict[str, str] = {}
     genre_pred: GenrePrediction | None = None
+    tags: TagResult | None = None
     t_start = time.perf_counter()
     if is_midi(p):
         report("reading MIDI", 0.0)
@@ -211,6 +232,8 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         content_hash = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         omitted["genre"] = ("MIDI input has no audio to score with the GTZAN genre network"
                             if opts.use_genre else "switched off")
+        omitted["tags"] = ("MIDI input has no audio for the audio taggers" if opts.use_tags
+                           else "switched off")
     else:
         info = probe(p)
         model = _model_or_reason("genre", opts.genre_model, omitted) if opts.use_genre else None
@@ -225,6 +248,12 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             report("transcribing", _AUDIO_SHARE * min(seg.core_end_s / info.duration_s, 1.0))
         timings.update(transcribe=ap.t_transcribe, onset_envelope=ap.t_tempo,
                        genre_features=ap.t_genre)
+        if ap.tagger is not None:
+            t0 = time.perf_counter()
+            tags = ap.tagger.result()
+            timings["tags"] = ap.t_tags + time.perf_counter() - t0
+        else:
+            omitted["tags"] = "switched off"
         if ap.peak < SILENCE_PEAK:
             raise InputError(f"{p}: the recording is silent (peak level below -60 dBFS)")
         notes = ap.transcriber.notes()
@@ -238,17 +267,20 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         feats = extract(notes, duration_s=info.duration_s, tempo_bpm=tempo,
                         tempo_source="audio")
         timings["features"] = time.perf_counter() - t0
-        if scorer is not None and ap.genre_rows:
+        if scorer is not None and scorer.uses_tags and tags is None:
+            omitted["genre"] = "the genre network reads the audio taggers, which are off"
+        elif scorer is not None and ap.genre_rows:
             report("genre", _AUDIO_SHARE + 0.03)
             t0 = time.perf_counter()
-            genre_pred = scorer.predict(ap.genre_windows())
+            genre_pred = scorer.predict(ap.genre_windows(tags))
             timings["genre"] = time.perf_counter() - t0 + ap.t_genre
         kind = "audio"
         content_hash = ap.hash.hexdigest()[:16]
 
     result = analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
-                           genre=genre_pred, options=opts, omitted=omitted, timings=timings,
-                           content_hash=content_hash, started=t_start, progress=report)
+                           genre=genre_pred, tags=tags, options=opts, omitted=omitted,
+                           timings=timings, content_hash=content_hash, started=t_start,
+                           progress=report)
     report("done", 1.0)
     return result
 
@@ -256,7 +288,8 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
 def analyse_notes(notes: Notes, *, source: str, input_kind: str,
                   features: SymbolicFeatures | None = None, duration_s: float | None = None,
                   tempo_bpm: float | None = None, tempo_source: str | None = None,
-                  genre: GenrePrediction | None = None, options: AnalysisOptions | None = None,
+                  genre: GenrePrediction | None = None, tags: TagResult | None = None,
+                  options: AnalysisOptions | None = None,
                   omitted: dict[str, str] | None = None, timings: dict[str, float] | None = None,
                   content_hash: str = "", started: float | None = None,
                   progress: ProgressFn | None = None) -> Analysis:
@@ -272,6 +305,7 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
         features: Features already extracted; otherwise extracted here with ``duration_s``,
             ``tempo_bpm`` and ``tempo_source``.
         genre: Genre probabilities to feed the keyword rules, if any.
+        tags: The audio taggers' probabilities (of the track, or pooled over a section).
         options: Style and whether to predict affect.
         omitted: What was left out so far, and why (extended here).
         timings: Stage times so far (extended here).
@@ -301,9 +335,10 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
         omitted["affect"] = "switched off"
     report("keywords and prompt", 0.98)
     t0 = time.perf_counter()
-    keywords = apply_rules(features.flat(), genre=genre, affect=affect)
+    keywords = apply_rules(features.flat(), genre=genre, affect=affect,
+                           tags=tags.pooled() if tags is not None else None)
     prompt = build_prompt(keywords, style=opts.style)
     timings["keywords_prompt"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     return Analysis(source, input_kind, features, notes, tuple(keywords), prompt, genre, affect,
-                    omitted, timings, content_hash)
+                    tags, omitted, timings, content_hash)

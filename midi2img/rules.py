@@ -18,7 +18,9 @@ from midi2img.errors import Midi2ImgError
 from midi2img.gtzan.model import GenrePrediction
 from midi2img.mood.model import AffectEstimate
 
-KINDS = ("mood", "scene", "color", "light", "texture", "motion", "genre")
+KINDS = ("mood", "scene", "color", "light", "texture", "motion", "genre",
+         # what the audio taggers hear (midi2img.tag_rules): instruments and voice, and the era
+         "subject", "era")
 
 
 @dataclass(frozen=True)
@@ -189,15 +191,18 @@ def _fmt(value: Any) -> str:
 
 
 def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = None,
-                affect: AffectEstimate | None = None, rules: RuleBook | None = None
-                ) -> list[Keyword]:
-    """Turn features (and, when present, genre and affect) into keywords.
+                affect: AffectEstimate | None = None, rules: RuleBook | None = None,
+                tags: Mapping[str, Mapping[str, float]] | None = None) -> list[Keyword]:
+    """Turn features (and, when present, genre, affect and audio tags) into keywords.
 
     Args:
         features: Flat feature dict (``SymbolicFeatures.flat()``).
         genre: Genre probabilities, or None when there is no genre model / no audio.
         affect: Valence and arousal, or None when there is no affect model.
         rules: A rule table; the shipped one by default.
+        tags: Pooled tag probabilities per tagger (``{"msd": {tag: p}, "mtt": {tag: p}}``, as
+            in the contract), or None without audio taggers; they give the instrument, voice
+            and era keywords of :mod:`midi2img.tag_rules`.
 
     Returns:
         Keywords sorted by weight (heaviest first, ties by text). A keyword produced by several
@@ -223,18 +228,48 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         found.extend(_genre_keywords(genre, book))
     if affect is not None:
         found.extend(_affect_keywords(affect, book))
+    if tags is not None:
+        from midi2img.tag_rules import tag_keywords
+
+        found.extend(tag_keywords(tags))
     return merge_keywords(found)
+
+
+def _genre_thresholds(genre: GenrePrediction, book: RuleBook) -> tuple[float, float, float, str]:
+    """``(confident, blend_pair, blend_second, where from)``: the model's measured thresholds, or
+    the rule table's when the model carries none."""
+    t = genre.thresholds
+    if t:
+        return (t["confident"], t["blend_pair"], t["blend_second"],
+                "thresholds measured on the genre network's out-of-fold predictions")
+    return book.genre_confident, book.genre_blend, 0.0, "thresholds of keywords/rules.toml"
+
+
+def genre_decision(genre: GenrePrediction, rules: RuleBook | None = None) -> str:
+    """How the genre entered the keywords: ``confident`` (the top genre is clearly supported),
+    ``blend`` (the top two together are, and the second is substantial) or ``silent``."""
+    book = rules or default_rules()
+    confident, pair, second, _ = _genre_thresholds(genre, book)
+    (_, p1), (_, p2) = genre.top(2)
+    if p1 >= confident:
+        return "confident"
+    if p1 + p2 >= pair and p2 >= second * p1:
+        return "blend"
+    return "silent"
 
 
 def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
     (g1, p1), (g2, p2) = genre.top(2)
-    if p1 >= book.genre_confident:
-        picks = [(g1, 1.0, f"genre = {g1} with p = {p1:.2f} (confident: p >= "
-                           f"{book.genre_confident:g})")]
-    elif p1 + p2 >= book.genre_blend:
+    confident, pair, second, source = _genre_thresholds(genre, book)
+    decision = genre_decision(genre, book)
+    if decision == "confident":
+        picks = [(g1, 1.0, f"genre = {g1} with p = {p1:.2f} (confident: p >= {confident:g}, "
+                           f"{source})")]
+    elif decision == "blend":
         share = p1 + p2
         how = (f"blend of the top two: {g1} p = {p1:.2f} and {g2} p = {p2:.2f} (top genre below "
-               f"{book.genre_confident:g}, top two together >= {book.genre_blend:g})")
+               f"{confident:g}, top two together >= {pair:g}, second >= {second:g} of the "
+               f"first; {source})")
         picks = [(g1, p1 / share, how), (g2, p2 / share, how)]
     else:
         return []
@@ -247,15 +282,6 @@ def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
         out.append(Keyword(f"{g} music", 0.6 * share, f"{how}; rule genre-{g}: "
                            f"{book.genre_source}", "genre", f"genre-{g}"))
     return out
-
-
-def genre_decision(genre: GenrePrediction, rules: RuleBook | None = None) -> str:
-    """How the genre entered the keywords: ``confident``, ``blend`` or ``silent``."""
-    book = rules or default_rules()
-    (_, p1), (_, p2) = genre.top(2)
-    if p1 >= book.genre_confident:
-        return "confident"
-    return "blend" if p1 + p2 >= book.genre_blend else "silent"
 
 
 def _affect_keywords(affect: AffectEstimate, book: RuleBook) -> list[Keyword]:

@@ -22,8 +22,7 @@ def _genre(*args: str):  # type: ignore[no-untyped-def]
 
 
 def test_eval_json_matches_the_card() -> None:
-    table = require_data("gtzan", "features_30_sec.csv")
-    res = _genre("eval", "--data", str(table), "--json")
+    res = _genre("eval", "--data", str(require_data("gtzan")), "--json")
     assert res.exit_code == 0, res.output
     (out,) = [EvalResult.from_dict(d) for d in json.loads(res.stdout)]
     card = next(EvalResult.from_dict(d) for d in load_shipped("genre").meta["results"]
@@ -35,7 +34,7 @@ def test_eval_json_matches_the_card() -> None:
 
 
 def test_eval_text_prints_confusion() -> None:
-    res = _genre("eval", "--data", str(require_data("gtzan", "features_30_sec.csv")))
+    res = _genre("eval", "--data", str(require_data("gtzan")))
     assert res.exit_code == 0, res.output
     assert "top-3 accuracy" in res.stdout and "confusion" in res.stdout
     assert res.stdout.count("\n") >= 12
@@ -110,7 +109,7 @@ def test_predict_long_track_uses_windows(tmp_path) -> None:
 
 def test_train_reproduces_the_shipped_member(tmp_path) -> None:
     """One member, seed 0, from the table: same weights as the shipped model's member 0."""
-    table = require_data("gtzan", "features_30_sec.csv")
+    table = require_data("gtzan")
     out = tmp_path / "genre"
     res = _genre("train", "--data", str(table), "--out", str(out), "--members", "1")
     assert res.exit_code == 0, res.output

@@ -19,8 +19,12 @@ def model() -> GenreMLP:
 
 
 @pytest.fixture(scope="module")
-def table() -> dataset.FeatureTable:
-    return dataset.read_feature_table(require_data("gtzan", "features_30_sec.csv"))
+def splits() -> dict[str, dataset.FeatureTable]:
+    """The network's input rows (table recipe + published taggram summary) of train and test."""
+    from midi2img.gtzan.train import load_splits
+
+    require_data("gtzan", "musicnn", "training_data_GTZAN_MSDmusicnn_taggram.npz")
+    return load_splits(require_data("gtzan"))
 
 
 def _card(model: GenreMLP) -> dict[str, EvalResult]:
@@ -28,10 +32,14 @@ def _card(model: GenreMLP) -> dict[str, EvalResult]:
 
 
 def test_shipped_model_has_its_metadata(model: GenreMLP) -> None:
+    from midi2img.gtzan.features import tag_columns
+
     assert model.labels == GTZAN_GENRES
-    assert model.columns == dataset.FEATURE_COLUMNS
+    assert model.columns == dataset.FEATURE_COLUMNS + tag_columns()
     assert len(model.members) == model.meta["members"] >= 1
-    assert model.meta["split_sizes"] == {"train": 443, "valid": 197, "test": 290}
+    assert model.meta["split_sizes"] == {"train": 443, "test": 290}
+    d = model.meta["decision"]
+    assert 0.3 <= d["confident"] <= 0.95 and d["confident_precision"] >= 0.9
     assert "research use" in model.meta["licence"]
     folder = SHIPPED["genre"].path()
     for name in ("MODEL_CARD.md", "confusion_test.png", "genre_mlp.json"):
@@ -47,19 +55,23 @@ def test_npz_holds_no_objects() -> None:
             assert all(z[k].dtype != object for k in z.files)
 
 
-def test_scores_match_the_model_card(model: GenreMLP, table: dataset.FeatureTable) -> None:
+def test_scores_match_the_model_card(model: GenreMLP,
+                                     splits: dict[str, dataset.FeatureTable]) -> None:
     card = _card(model)
-    for split in ("train", "valid", "test"):
-        result = evaluate(model, table.select(dataset.split_ids(split)), split)
+    for split in ("train", "test"):
+        result = evaluate(model, splits[split], split)
         assert result.n == card[split].n
         assert result["accuracy"] == pytest.approx(card[split]["accuracy"], abs=5e-5)
         assert result["top3_accuracy"] == pytest.approx(card[split]["top3_accuracy"], abs=5e-5)
         assert sum(map(sum, result.confusion)) == result.n
-    # Better than chance (0.1) by far, and the honest level measured at training time.
-    assert card["test"]["accuracy"] > 0.4 and card["test"]["top3_accuracy"] > 0.7
+    # the figures measured once at training time (issue "Hear what is playing": top-3 >= 0.95
+    # and every genre's recall >= 0.5 met; top-1 0.814 against the 0.83 asked)
+    assert card["test"]["accuracy"] >= 0.81 and card["test"]["top3_accuracy"] >= 0.95
+    assert min(card["test"].per_class_recall.values()) >= 0.5
 
 
-def test_numpy_forward_equals_keras(model: GenreMLP, table: dataset.FeatureTable) -> None:
+def test_numpy_forward_equals_keras(model: GenreMLP,
+                                    splits: dict[str, dataset.FeatureTable]) -> None:
     """The members rebuilt in Keras from the shipped weights give the numpy logits."""
     from midi2img.config import quiet_libraries
     from midi2img.gtzan.train import TrainConfig, build_keras
@@ -67,7 +79,7 @@ def test_numpy_forward_equals_keras(model: GenreMLP, table: dataset.FeatureTable
     quiet_libraries()
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
                          for k, v in model.meta["config"].items()})
-    rows = table.select(dataset.split_ids("test")[:64]).features
+    rows = splits["test"].features[:64]
     scaled = model.scaled(rows)
     ours = model.member_logits(scaled)
     keras_logits = []
@@ -84,10 +96,14 @@ def test_numpy_forward_equals_keras(model: GenreMLP, table: dataset.FeatureTable
     np.testing.assert_allclose(model.predict_proba(rows), model.combine(keras_logits), atol=1e-5)
 
 
-def test_scorer_scores_windows(model: GenreMLP, table: dataset.FeatureTable) -> None:
+def test_scorer_scores_windows(model: GenreMLP, splits: dict[str, dataset.FeatureTable]
+                               ) -> None:
     scorer = GtzanScorer(model)
-    assert load_shipped("genre") is model  # loaded once per process
-    rows = table.select(["metal.00010", "metal.00011", "classical.00005"]).features
+    assert load_shipped("genre") is model and scorer.uses_tags  # loaded once per process
+    table = splits["train"]
+    picks = [c for c in table.ids if c.startswith("metal")][:2] + [
+        c for c in table.ids if c.startswith("classical")][:1]
+    rows = table.select(picks).features
     one = scorer.predict(rows[:1])
     assert one.windows == 1 and abs(sum(one.probabilities.values()) - 1) < 1e-6
     both = scorer.predict(rows)
@@ -96,4 +112,6 @@ def test_scorer_scores_windows(model: GenreMLP, table: dataset.FeatureTable) -> 
     assert probs.shape == (3, 10)
     expected = probs.mean(axis=0) / probs.mean(axis=0).sum()
     assert [both.probabilities[g] for g in GTZAN_GENRES] == pytest.approx(expected)
-    assert scorer.predict(table.select(["classical.00005"]).features).label == "classical"
+    assert scorer.predict(table.select(picks[2:]).features).label == "classical"
+    assert both.thresholds == {k: model.meta["decision"][k]
+                               for k in ("confident", "blend_pair", "blend_second")}

@@ -19,7 +19,9 @@ def test_wheel_ships_data_packages(tmp_path: Path) -> None:
                    "midi2img/mood/model.py", "midi2img/render/diffusion.py",
                    "midi2img/runners/sequential.py", "midi2img/report/text.py",
                    "midi2img/models/genre/genre_mlp.npz", "midi2img/models/mood/mood.npz",
-                   "midi2img/keywords/rules.toml",
+                   "midi2img/keywords/rules.toml", "midi2img/keywords/tags.toml",
+                   "midi2img/keywords/tag_thresholds.toml",
+                   "midi2img/models/musicnn/msd_musicnn.onnx",
                    "midi2img/keywords/styles.toml", "midi2img/models/clip_tokenizer/tokenizer.json",
                    "midi2img/gtzan/__init__.py"):
         assert needed in names, needed

@@ -141,3 +141,35 @@ def test_a_rule_on_an_unknown_feature_fails_at_load_time() -> None:
     data["rule"][0] = {**data["rule"][0], "feature": "tempo_bmp"}  # a typo
     with pytest.raises(Midi2ImgError, match="unknown feature 'tempo_bmp'"):
         parse_rules(data)
+
+
+def test_genre_decision_uses_the_models_measured_thresholds() -> None:
+    probs = np.array([0.45, 0.3] + [0.25 / 8] * 8)
+    measured = {"confident": 0.62, "blend_pair": 1.0, "blend_second": 1.0}
+    silent = GenrePrediction.from_probabilities(probs, thresholds=measured)
+    assert genre_decision(silent) == "silent" and not [
+        k for k in apply_rules(BASE, genre=silent) if k.rule.startswith("genre-")]
+    sure = GenrePrediction.from_probabilities(np.array([0.7, 0.2] + [0.1 / 8] * 8),
+                                              thresholds=measured)
+    kws = [k for k in apply_rules(BASE, genre=sure) if k.rule.startswith("genre-")]
+    assert genre_decision(sure) == "confident" and kws
+    assert all("measured on the genre network's out-of-fold predictions" in k.because
+               for k in kws)
+    # without measured thresholds, the rule table's apply (0.58 + 0.3 >= 0.6: a blend)
+    assert genre_decision(GenrePrediction.from_probabilities(probs)) == "blend"
+
+
+def test_decision_thresholds_demand_the_precision() -> None:
+    from midi2img.gtzan.train import decision_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 10, n)
+    sure = rng.random(n) < 0.6
+    p = np.full((n, 10), 0.02)
+    for i in range(n):  # confident rows are right, the rest flat-ish and often wrong
+        top = y[i] if sure[i] or rng.random() < 0.3 else (y[i] + 1) % 10
+        p[i, top] = 0.8 if sure[i] else 0.35
+        p[i] /= p[i].sum()
+    d = decision_thresholds(p, y)
+    assert d["confident_precision"] >= 0.9 and 0.35 < d["confident"] <= 0.8

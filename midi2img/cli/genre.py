@@ -44,7 +44,8 @@ def train(
     out: TrainOutOpt,
     data: DataOpt = None,
     seed: SeedOpt = 0,
-    members: Annotated[int, typer.Option("--members", min=1, help="Ensemble size.")] = 10,
+    members: Annotated[int | None, typer.Option(
+        "--members", min=1, help="Ensemble size (default: the recipe's, 10).")] = None,
     force: ForceOpt = False,
     cache: CacheOpt = None,
 ) -> None:
@@ -55,20 +56,23 @@ def train(
     from midi2img.io import StagedDir
 
     with StagedDir(out, force=force) as staging:
-        results = run(_data(data), staging, TrainConfig(seed=seed, members=members),
-                      cache=cache, log=lambda s: typer.echo(s, err=True))
+        cfg = TrainConfig(seed=seed) if members is None else TrainConfig(seed=seed,
+                                                                         members=members)
+        results = run(_data(data), staging, cfg, cache=cache,
+                      log=lambda s: typer.echo(s, err=True))
     typer.echo(f"model written to {out}")
     for r in results:
         typer.echo(f"{r.split:5s} n={r.n:3d} accuracy {r['accuracy']:.3f} "
-                   f"top-3 {r['top3_accuracy']:.3f}")
+                   f"top-3 {r['top3_accuracy']:.3f} lowest genre recall {r['min_recall']:.2f}")
 
 
 @app.command("eval")
 def evaluate(
     data: DataOpt = None,
     model: ModelDirOpt = None,
-    split: Annotated[Literal["train", "valid", "test"], typer.Option(
-        "--split", help="Split of the fault-filtered GTZAN split to score.")] = "test",
+    split: Annotated[Literal["train", "test"], typer.Option(
+        "--split", help="Split of the fault-filtered GTZAN split to score (the published "
+        "taggrams cover no valid clip).")] = "test",
     as_json: JsonOpt = False,
     cache: CacheOpt = None,
 ) -> None:

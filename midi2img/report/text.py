@@ -9,6 +9,8 @@ from typing import Any
 
 #: Width used when the output is not a terminal.
 DEFAULT_WIDTH = 120
+#: Tags shown per tagger.
+TOP_TAGS = 6
 _KW_COL = 28
 
 
@@ -48,6 +50,11 @@ def render_table(d: Mapping[str, Any], *, width: int | None = None) -> str:
         top = sorted(d["genre"]["probabilities"].items(), key=lambda kv: -kv[1])[:3]
         lines.append("  genre          " + ", ".join(f"{g} {p:.2f}" for g, p in top)
                      + f" ({d['genre']['decision']})")
+    for tagger, label in (("mtt", "tags (MTT)"), ("msd", "tags (MSD)")):
+        probs = (d.get("tags") or {}).get(tagger)
+        if probs:
+            top = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TAGS]
+            lines.append(f"  {label:<14} " + ", ".join(f"{t} {p:.2f}" for t, p in top))
     if d.get("affect"):
         a = d["affect"]
         lines.append(f"  affect         valence {a['valence']:+.2f}, arousal {a['arousal']:+.2f}"

@@ -1,0 +1,366 @@
+"""Corpora for tuning the tag keyword thresholds (used by ``bench/tune_tag_keywords.py``).
+
+Three corpora, each cached under the work folder (``bench/work/tag_keywords``) so that a re-run
+only recomputes what is missing:
+
+* **renders**: excerpts of real pieces (VGMIDI and EMOPIA piano MIDI) re-programmed to one
+  General MIDI instrument at a time, or arranged for a few instruments (melody + accompaniment
+  + bass + a GM drum pattern), rendered with fluidsynth and the GM soundfont
+  (:func:`midi2img.synth.render_midi_file`) and tagged as the analysis does (default hop,
+  mean over windows). The ground truth is the set of instruments in the arrangement.
+* **real**: the five recordings in ``audio/`` (shown in the report, never used to choose) and
+  the emotion4q clips (the real-music guard, and voice labels by artist), tagged the same way.
+* **gtzan**: the published MSD taggrams of the 733 fault-filtered GTZAN clips (1 s hop),
+  pooled by mean per clip, with each clip's artist and title from Sturm's index.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Seconds of each source excerpt (4 tagger windows at the default 4 s hop).
+RENDER_S = 15.0
+#: VGMIDI pieces used as sources: every 20th file in name order, starting at the 3rd.
+VGMIDI_START, VGMIDI_STEP = 3, 20
+#: EMOPIA clips used as sources: the first clip of every n-th song of each quadrant.
+EMOPIA_PER_QUADRANT = 2
+
+#: One-instrument renders: name -> (GM program or "drums", layout, target median MIDI pitch).
+#: Layout "full" plays every note, "melody" the top line, "bass" the bottom line (monophonic
+#: instruments play a line, as they would). Pitches are moved by octaves to the target median.
+SOLO: dict[str, tuple[int | str, str, int]] = {
+    "piano": (0, "full", 62), "bright piano": (1, "full", 62), "electric piano": (4, "full", 62),
+    "harpsichord": (6, "full", 64), "celesta": (8, "full", 74), "music box": (10, "full", 74),
+    "vibraphone": (11, "full", 67), "marimba": (12, "full", 64),
+    "drawbar organ": (16, "full", 60), "church organ": (19, "full", 60),
+    "accordion": (21, "full", 62),
+    "nylon guitar": (24, "full", 57), "steel guitar": (25, "full", 57),
+    "jazz guitar": (26, "full", 57), "clean electric guitar": (27, "full", 57),
+    "overdriven guitar": (29, "full", 57), "distortion guitar": (30, "full", 55),
+    "bass": (33, "bass", 40),
+    "violin": (40, "melody", 74), "viola": (41, "melody", 62), "cello": (42, "melody", 53),
+    "contrabass": (43, "bass", 40), "tremolo strings": (44, "full", 64),
+    "pizzicato strings": (45, "full", 62), "harp": (46, "full", 64),
+    "string ensemble": (48, "full", 64), "slow strings": (49, "full", 64),
+    "synth strings": (50, "full", 64),
+    "choir": (52, "full", 62), "voice oohs": (53, "full", 62),
+    "trumpet": (56, "melody", 70), "trombone": (57, "melody", 55),
+    "french horn": (60, "melody", 60), "brass section": (61, "full", 62),
+    "synth brass": (62, "full", 60),
+    "alto sax": (65, "melody", 67), "tenor sax": (66, "melody", 60), "oboe": (68, "melody", 72),
+    "clarinet": (71, "melody", 65), "piccolo": (72, "melody", 84), "flute": (73, "melody", 77),
+    "recorder": (74, "melody", 76), "pan flute": (75, "melody", 74),
+    "square lead": (80, "melody", 70), "saw lead": (81, "full", 64),
+    "new age pad": (88, "full", 60), "polysynth": (90, "full", 60),
+    "sitar": (104, "melody", 64), "banjo": (105, "full", 62),
+    "drums": ("drums", "rock", 0),
+}
+
+#: Arrangements: name -> parts (instrument from SOLO, role). Roles: "melody" (top line),
+#: "acc" (everything but the top line), "full", "bass" (bottom line), "inner" (the notes
+#: between the top and bottom lines), and drum styles "rock", "jazz", "disco".
+MIXES: dict[str, tuple[tuple[str, str], ...]] = {
+    "flute + piano": (("flute", "melody"), ("piano", "acc")),
+    "violin + piano": (("violin", "melody"), ("piano", "acc")),
+    "trumpet + piano + drums": (("trumpet", "melody"), ("piano", "acc"), ("drums", "jazz")),
+    "tenor sax jazz combo": (("tenor sax", "melody"), ("piano", "acc"), ("bass", "bass"),
+                             ("drums", "jazz")),
+    "vibraphone jazz combo": (("vibraphone", "melody"), ("piano", "acc"), ("bass", "bass"),
+                              ("drums", "jazz")),
+    "rock band": (("distortion guitar", "melody"), ("overdriven guitar", "acc"),
+                  ("bass", "bass"), ("drums", "rock")),
+    "acoustic guitar + flute": (("steel guitar", "acc"), ("flute", "melody")),
+    "nylon guitar + clarinet": (("nylon guitar", "acc"), ("clarinet", "melody")),
+    "string quartet": (("violin", "melody"), ("viola", "inner"), ("cello", "bass")),
+    "choir + organ": (("choir", "acc"), ("church organ", "bass")),
+    "piano trio": (("piano", "full"), ("bass", "bass"), ("drums", "rock")),
+    "synth pop": (("square lead", "melody"), ("polysynth", "acc"), ("drums", "disco")),
+    "strings + harp": (("string ensemble", "acc"), ("harp", "melody")),
+    "harpsichord + cello": (("harpsichord", "acc"), ("cello", "bass")),
+    "clean guitar + organ + drums": (("clean electric guitar", "acc"),
+                                     ("drawbar organ", "melody"), ("drums", "rock")),
+    "brass + strings": (("brass section", "melody"), ("string ensemble", "acc")),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source excerpt: its name (the cross-validation group) and its notes."""
+
+    name: str
+    notes: tuple[tuple[float, float, int, int], ...]  # (start_s, end_s, pitch, velocity)
+
+
+def _excerpt(pm: Any, length_s: float) -> tuple[tuple[float, float, int, int], ...]:
+    notes = sorted((n.start, n.end, n.pitch, n.velocity) for inst in pm.instruments
+                   if not inst.is_drum for n in inst.notes)
+    if not notes:
+        return ()
+    t0 = notes[0][0]
+    return tuple((s - t0, min(e - t0, length_s + 0.5), p, v) for s, e, p, v in notes
+                 if s - t0 < length_s)
+
+
+def load_sources(data: Path) -> list[Source]:
+    """The source excerpts: VGMIDI pieces and EMOPIA clips (see the module constants)."""
+    import pretty_midi
+
+    out = []
+    for f in sorted((data / "vgmidi" / "midi").glob("*.mid"))[VGMIDI_START::VGMIDI_STEP]:
+        notes = _excerpt(pretty_midi.PrettyMIDI(str(f)), RENDER_S)
+        if len(notes) >= 30:
+            out.append(Source(f"vgmidi:{f.stem[:48]}", notes))
+    with zipfile.ZipFile(data / "emopia" / "midis.zip") as z:
+        names = sorted(n for n in z.namelist() if n.endswith(".mid"))
+        for q in ("Q1", "Q2", "Q3", "Q4"):
+            songs = sorted({n.split("/")[-1].rsplit("_", 1)[0] for n in names
+                            if n.split("/")[-1].startswith(q)})
+            step = max(1, len(songs) // EMOPIA_PER_QUADRANT)
+            for song in songs[step // 2::step][:EMOPIA_PER_QUADRANT]:
+                clip = sorted(n for n in names if n.split("/")[-1].startswith(song + "_"))[0]
+                pm = pretty_midi.PrettyMIDI(io.BytesIO(z.read(clip)))
+                notes = _excerpt(pm, RENDER_S)
+                if len(notes) >= 30:
+                    out.append(Source(f"emopia:{song}", notes))
+    return out
+
+
+def _lines(notes: Sequence[tuple[float, float, int, int]]
+           ) -> dict[str, list[tuple[float, float, int, int]]]:
+    """Split notes into top line, bottom line, inner notes (onsets grouped within 40 ms)."""
+    groups: list[list[tuple[float, float, int, int]]] = []
+    for n in sorted(notes):
+        if groups and n[0] - groups[-1][0][0] < 0.04:
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    melody, bass, inner = [], [], []
+    for g in groups:
+        g = sorted(g, key=lambda n: n[2])
+        melody.append(g[-1])
+        if len(g) > 1:
+            bass.append(g[0])
+            inner.extend(g[1:-1])
+    # a monophonic line: each note ends where the next begins (no overlaps)
+    def mono(line: list[tuple[float, float, int, int]]) -> list[tuple[float, float, int, int]]:
+        return [(s, min(e, line[i + 1][0]) if i + 1 < len(line) else e, p, v)
+                for i, (s, e, p, v) in enumerate(line)]
+    acc = [n for g in groups for n in sorted(g, key=lambda n: n[2])[:-1]]
+    return {"full": list(notes), "melody": mono(melody), "bass": mono(bass or melody),
+            "inner": inner or acc, "acc": acc or list(notes)}
+
+
+def _transpose(notes: list[tuple[float, float, int, int]], target: int
+               ) -> list[tuple[float, float, int, int]]:
+    if not notes or target <= 0:
+        return notes
+    med = float(np.median([p for _, _, p, _ in notes]))
+    shift = 12 * round((target - med) / 12)
+    return [(s, e, min(max(p + shift, 21), 108), v) for s, e, p, v in notes]
+
+
+def drum_notes(style: str, *, tempo_bpm: float, length_s: float, seed: int
+               ) -> list[tuple[float, float, int, int]]:
+    """A General MIDI drum-kit pattern (channel 10 pitches), with a fill every fourth bar.
+
+    Styles: ``rock`` (kick 1 and 3, snare 2 and 4, closed hi-hat eighths), ``jazz`` (swung
+    ride, hi-hat foot on 2 and 4, light kick), ``disco`` (kick every beat, open hi-hat
+    off-beats, hand clap on 2 and 4). A crash cymbal opens the first bar.
+    """
+    rng = np.random.default_rng(seed)
+    beat = 60.0 / tempo_bpm
+    out: list[tuple[float, float, int, int]] = [(0.0, 0.5, 49, 100)]
+    bar = 0
+    while bar * 4 * beat < length_s:
+        t_bar = bar * 4 * beat
+        fill = bar % 4 == 3
+        for b in range(4):
+            t = t_bar + b * beat
+            if style == "rock":
+                if b in (0, 2):
+                    out.append((t, t + 0.1, 36, 100))
+                if b in (1, 3):
+                    out.append((t, t + 0.1, 38, 105))
+                if not (fill and b >= 2):
+                    out += [(t, t + 0.05, 42, 80), (t + beat / 2, t + beat / 2 + 0.05, 42, 65)]
+            elif style == "jazz":
+                out.append((t, t + 0.3, 51, 80))
+                if b in (1, 3):
+                    out += [(t + 2 * beat / 3, t + 2 * beat / 3 + 0.2, 51, 65),
+                            (t, t + 0.05, 44, 60)]
+                if b == 0:
+                    out.append((t, t + 0.1, 36, 60))
+            else:  # disco
+                out += [(t, t + 0.1, 36, 105), (t + beat / 2, t + beat / 2 + 0.2, 46, 75)]
+                if b in (1, 3):
+                    out.append((t, t + 0.1, 39, 95))
+            if fill and b >= 2:
+                for k, tom in enumerate((50, 47) if b == 2 else (45, 41)):
+                    tt = t + k * beat / 2
+                    out.append((tt, tt + 0.1, tom, 95))
+        bar += 1
+    return [(s, e, p, int(np.clip(v + rng.integers(-8, 9), 30, 127)))
+            for s, e, p, v in out if s < length_s]
+
+
+def arrangement(parts: Iterable[tuple[str, str]], source: Source, seed: int) -> Any:
+    """The PrettyMIDI of ``source`` arranged for ``parts`` ((instrument, role) pairs)."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    lines = _lines(source.notes)
+    tempo = 84.0 + 12.0 * (seed % 6)
+    for inst_name, role in parts:
+        program, _, target = SOLO[inst_name]
+        if program == "drums":
+            inst = pretty_midi.Instrument(0, is_drum=True, name=inst_name)
+            notes = drum_notes(role if role in ("rock", "jazz", "disco") else "rock",
+                               tempo_bpm=tempo, length_s=RENDER_S, seed=seed)
+        else:
+            assert isinstance(program, int)
+            inst = pretty_midi.Instrument(program, name=inst_name)
+            # a bass line sits low whatever plays it (a cello continuo, a bass guitar)
+            notes = _transpose(lines[role], min(target, 46) if role == "bass" else target)
+        inst.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(s),
+                                       end=float(max(e, s + 0.05))) for s, e, p, v in notes]
+        pm.instruments.append(inst)
+    return pm
+
+
+def render_plan(sources: Sequence[Source]) -> list[dict[str, Any]]:
+    """Every render: its source (group), name and the instruments it holds."""
+    plan = []
+    for i, src in enumerate(sources):
+        for name, (_, layout, _) in SOLO.items():
+            role = layout if name != "drums" else ("rock", "jazz", "disco")[i % 3]
+            plan.append({"source": src.name, "render": name, "instruments": [name],
+                         "parts": [[name, role]], "seed": i})
+        for name, parts in MIXES.items():
+            plan.append({"source": src.name, "render": name,
+                         "instruments": sorted({p for p, _ in parts}),
+                         "parts": [list(p) for p in parts], "seed": i})
+    return plan
+
+
+def tag_renders(data: Path, work: Path, *, log: Any = print) -> tuple[list[dict[str, Any]],
+                                                                       dict[str, np.ndarray]]:
+    """Render and tag every planned arrangement (cached in ``work/renders.npz``).
+
+    Returns:
+        The plan (one dict per render) and ``{"msd": (n, 50), "mtt": (n, 50)}`` pooled
+        probabilities in plan order.
+    """
+    import tempfile
+
+    from midi2img.audio import load
+    from midi2img.synth import render_midi_file
+    from midi2img.tagger import tag_audio
+
+    cache_meta, cache_npz = work / "renders.json", work / "renders.npz"
+    sources = load_sources(data)
+    plan = render_plan(sources)
+    if cache_meta.is_file() and cache_npz.is_file():
+        meta = json.loads(cache_meta.read_text())
+        if meta == plan:
+            with np.load(cache_npz) as z:
+                return plan, {k: z[k] for k in ("msd", "mtt")}
+    by_source = {s.name: s for s in sources}
+    rows: dict[str, list[np.ndarray]] = {"msd": [], "mtt": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        for k, item in enumerate(plan):
+            pm = arrangement([tuple(p) for p in item["parts"]], by_source[item["source"]],
+                             item["seed"])
+            pm.write(str(mid))
+            render_midi_file(mid, wav)
+            pooled = tag_audio(load(wav), 22050).pooled()
+            for t in rows:
+                rows[t].append(np.array(list(pooled[t].values()), dtype=np.float32))
+            if k % 50 == 0:
+                log(f"  rendered and tagged {k + 1}/{len(plan)}")
+    out = {t: np.stack(v) for t, v in rows.items()}
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache_npz, **out)
+    cache_meta.write_text(json.dumps(plan))
+    return plan, out
+
+
+def tag_real(data: Path, work: Path, *, log: Any = print
+             ) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
+    """Tag the five recordings and the emotion4q clips (cached in ``work/real.npz``).
+
+    Returns:
+        One dict per clip (``corpus``, ``file``, ``artist``, ``genres``) and pooled
+        probabilities ``{"msd": (n, 50), "mtt": (n, 50)}``.
+    """
+    from midi2img.tagger import tag_file
+
+    items: list[dict[str, str]] = []
+    for f in sorted((data / "audio").glob("*.ogg")):
+        items.append({"corpus": "recordings", "file": str(f.relative_to(data)),
+                      "artist": f.stem.split("_-_")[0], "genres": ""})
+    meta_csv = data / "emotion4q" / "metadata.csv"
+    with meta_csv.open(newline="", encoding="utf-8") as fh:
+        for row in sorted(csv.DictReader(fh), key=lambda r: r["file"]):
+            items.append({"corpus": "emotion4q", "file": f"emotion4q/{row['file']}",
+                          "artist": row["artist"], "genres": row["allmusic_genres"]})
+    cache_meta, cache_npz = work / "real.json", work / "real.npz"
+    if cache_meta.is_file() and cache_npz.is_file() and \
+            json.loads(cache_meta.read_text()) == items:
+        with np.load(cache_npz) as z:
+            return items, {k: z[k] for k in ("msd", "mtt")}
+    rows: dict[str, list[np.ndarray]] = {"msd": [], "mtt": []}
+    for k, item in enumerate(items):
+        pooled = tag_file(data / item["file"]).pooled()
+        for t in rows:
+            rows[t].append(np.array(list(pooled[t].values()), dtype=np.float32))
+        if k % 100 == 0:
+            log(f"  tagged {k + 1}/{len(items)} real clips")
+    out = {t: np.stack(v) for t, v in rows.items()}
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache_npz, **out)
+    cache_meta.write_text(json.dumps(items))
+    return items, out
+
+
+def gtzan_index(data: Path) -> dict[str, tuple[str, str]]:
+    """Sturm's GTZAN index: clip file name (``blues.00000``) -> (artist, title)."""
+    out = {}
+    text = (data / "gtzan" / "GTZANindex.txt").read_text(encoding="latin-1")
+    for line in text.splitlines():
+        if ":::" in line:
+            parts = [p.strip() for p in line.split(":::")]
+            out[parts[0].rsplit(".", 1)[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+    return out
+
+
+def gtzan_taggrams(data: Path) -> tuple[list[dict[str, str]], np.ndarray]:
+    """The published MSD taggrams of the filtered GTZAN clips, pooled by mean per clip.
+
+    Returns:
+        One dict per clip (``clip``, ``genre``, ``artist``, ``title``, ``split``) in clip order
+        and their ``(clips, 50)`` mean MSD probabilities.
+    """
+    index = gtzan_index(data)
+    items, rows = [], []
+    for split in ("training", "evaluation"):
+        with np.load(data / "gtzan" / "musicnn" /
+                     f"{split}_data_GTZAN_MSDmusicnn_taggram.npz") as z:
+            x, ids = z["X"], z["IDS"]
+        for clip in sorted(set(ids.tolist())):
+            stem = clip.split("/")[-1].rsplit(".", 1)[0]
+            artist, title = index.get(stem, ("", ""))
+            items.append({"clip": stem, "genre": stem.split(".")[0], "artist": artist,
+                          "title": title, "split": split})
+            rows.append(x[ids == clip].mean(axis=0))
+    return items, np.stack(rows).astype(np.float32)
+

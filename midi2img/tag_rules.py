@@ -1,0 +1,322 @@
+"""Keywords from the audio taggers: what is heard (instruments, voice) and the era it sounds from.
+
+The rules are data: ``keywords/tags.toml`` says which tags give which words (``when`` tags must
+all reach their threshold, ``unless`` tags must stay below theirs), and
+``keywords/tag_thresholds.toml``, written by ``bench/tune_tag_keywords.py``, holds every
+threshold with the measurement it came from (held-out precision and recall). A rule naming a tag
+that neither tagger has, or a tag without a measured threshold, is an error when the rules load,
+so a typo cannot silently never fire and no threshold is set by eye.
+
+Rules in the same ``group`` compete: only the one with the strongest evidence fires (one voice,
+one kind of guitar, one era).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from midi2img.errors import Midi2ImgError
+
+if TYPE_CHECKING:
+    from midi2img.rules import Keyword
+
+#: The rules file and the measured thresholds, both in ``midi2img.keywords``.
+RULES_FILE = "tags.toml"
+THRESHOLDS_FILE = "tag_thresholds.toml"
+#: Names of the taggers in the analysis contract's ``tags`` object, and how ``because`` names
+#: them.
+TAGGER_NAMES = {"msd": "MSD", "mtt": "MTT"}
+#: A keyword's weight is its rule's weight times a factor that grows from this floor (evidence
+#: just at the threshold) to 1 (a probability twice the threshold or more).
+WEIGHT_FLOOR = 0.6
+
+
+@dataclass(frozen=True)
+class TagCondition:
+    """One tag of a rule and its measured threshold.
+
+    Attributes:
+        tagger: ``"msd"`` or ``"mtt"``.
+        tag: The tag, as the tagger names it (``"female vocalists"``, ``"piano"``).
+        threshold: The measured threshold in (0, 1).
+    """
+
+    tagger: str
+    tag: str
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.tagger not in TAGGER_NAMES:
+            raise ValueError(f"unknown tagger {self.tagger!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold of {self.name} must lie in (0, 1), got {self.threshold}")
+
+    @property
+    def name(self) -> str:
+        """``"tagger:tag"``, as the rule files write it."""
+        return f"{self.tagger}:{self.tag}"
+
+    def probability(self, tags: Mapping[str, Mapping[str, float]]) -> float | None:
+        """The tag's pooled probability in ``tags``, or None when the tagger did not run."""
+        pooled = tags.get(self.tagger)
+        if pooled is None or self.tag not in pooled:
+            return None
+        return float(pooled[self.tag])
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """One rule: tags to a keyword.
+
+    Attributes:
+        id: Unique id; the keyword's ``rule`` is ``tag-<id>``.
+        keyword: The words for the prompt.
+        kind: Where the templater places it (a kind of :data:`midi2img.rules.KINDS`).
+        weight: Weight in (0, 1] when the evidence is strong (see :data:`WEIGHT_FLOOR`).
+        when: Tags that must all reach their thresholds.
+        unless: Tags that must all stay below their thresholds.
+        group: Rules of one group compete: only the strongest fires.
+        source: What the tags mean and why the rule says what it says.
+        basis: Where the thresholds come from, with their held-out precision and recall.
+    """
+
+    id: str
+    keyword: str
+    kind: str
+    weight: float
+    when: tuple[TagCondition, ...]
+    unless: tuple[TagCondition, ...]
+    source: str
+    basis: str
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.when:
+            raise ValueError(f"rule {self.id} needs at least one `when` tag")
+        if not 0.0 < self.weight <= 1.0:
+            raise ValueError(f"rule {self.id}: weight must lie in (0, 1], got {self.weight}")
+
+    def strength(self, tags: Mapping[str, Mapping[str, float]]) -> float | None:
+        """How far the evidence clears the rule: the smallest ratio probability / threshold
+        over the ``when`` tags (>= 1), or None when the rule does not fire (a ``when`` tag
+        under its threshold, an ``unless`` tag at or over its threshold, or a tagger missing).
+        """
+        ratios = []
+        for cond in self.when:
+            p = cond.probability(tags)
+            if p is None or p < cond.threshold:
+                return None
+            ratios.append(p / cond.threshold)
+        for cond in self.unless:
+            p = cond.probability(tags)
+            if p is None or p >= cond.threshold:
+                return None
+        return min(ratios)
+
+    def evidence(self, tags: Mapping[str, Mapping[str, float]]) -> str:
+        """Each tag's probability against its threshold, e.g.
+        ``MTT 'piano' p = 0.62 >= 0.31, MSD 'jazz' p = 0.05 < 0.40``."""
+        parts = []
+        for cond, op in [(c, ">=") for c in self.when] + [(c, "<") for c in self.unless]:
+            p = cond.probability(tags)
+            shown = "n/a" if p is None else f"{p:.2f}"
+            parts.append(f"{TAGGER_NAMES[cond.tagger]} '{cond.tag}' p = {shown} {op} "
+                         f"{cond.threshold:.3g}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class TagRuleBook:
+    """Every tag rule, in file order."""
+
+    rules: tuple[TagRule, ...]
+
+    def __post_init__(self) -> None:
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate tag rule ids")
+
+    def rule(self, rule_id: str) -> TagRule:
+        """The rule with this id.
+
+        Raises:
+            KeyError: no such rule.
+        """
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+def known_tags() -> dict[str, tuple[str, ...]]:
+    """The tags each shipped tagger outputs, from the musicnn model card (no model is loaded)."""
+    from midi2img.tagger import model_card
+
+    models = model_card()["models"]
+    return {name: tuple(models[f"{name}_musicnn"]["tags"]) for name in TAGGER_NAMES}
+
+
+def _conditions(raw: Any, rid: str, field: str, thresholds: Mapping[str, Any],
+                tag_names: Mapping[str, Sequence[str]]) -> tuple[TagCondition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise Midi2ImgError(f"tag rules: rule {rid}: `{field}` must be a list of "
+                            f"\"tagger:tag\" strings")
+    out = []
+    for name in raw:
+        tagger, sep, tag = name.partition(":")
+        if not sep or tagger not in TAGGER_NAMES:
+            raise Midi2ImgError(f"tag rules: rule {rid}: {name!r} must read \"tagger:tag\" with "
+                                f"tagger one of {', '.join(TAGGER_NAMES)}")
+        if tag not in tag_names.get(tagger, ()):
+            raise Midi2ImgError(f"tag rules: rule {rid} names {name!r}, a tag the {tagger} "
+                                f"tagger does not have (its tags: "
+                                f"{', '.join(tag_names.get(tagger, ()))})")
+        if name not in thresholds:
+            raise Midi2ImgError(f"tag rules: rule {rid} has no measured threshold for {name!r} "
+                                f"in {THRESHOLDS_FILE} (run `make tune-tags`)")
+        try:
+            out.append(TagCondition(tagger, tag, float(thresholds[name])))
+        except (TypeError, ValueError) as exc:
+            raise Midi2ImgError(f"tag rules: rule {rid}: bad threshold for {name!r} "
+                                f"({exc})") from exc
+    return tuple(out)
+
+
+def parse_tag_rules(rules: Mapping[str, Any], thresholds: Mapping[str, Any], *,
+                    kinds: Sequence[str] | None = None,
+                    tag_names: Mapping[str, Sequence[str]] | None = None) -> TagRuleBook:
+    """Validate the parsed rules and thresholds files.
+
+    Args:
+        rules: The parsed ``tags.toml`` (``[[rule]]`` entries).
+        thresholds: The parsed ``tag_thresholds.toml`` (``[rule.<id>]`` tables with a
+            ``threshold`` table of ``"tagger:tag" = value`` and a ``basis`` line).
+        kinds: The keyword kinds (default: :data:`midi2img.rules.KINDS`).
+        tag_names: The tags of each tagger (default: :func:`known_tags`).
+
+    Raises:
+        Midi2ImgError: a malformed rule; a tag no tagger has; a tag without a measured
+            threshold; thresholds for a rule that does not exist; an unknown kind; a duplicate
+            id.
+    """
+    if kinds is None:
+        from midi2img.rules import KINDS
+
+        kinds = KINDS
+    names = known_tags() if tag_names is None else tag_names
+    measured = thresholds.get("rule", {})
+    if not isinstance(measured, Mapping):
+        raise Midi2ImgError(f"tag rules: {THRESHOLDS_FILE} needs [rule.<id>] tables")
+    raw_rules = rules.get("rule", [])
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise Midi2ImgError(f"tag rules: {RULES_FILE} needs [[rule]] entries")
+    out = []
+    for raw in raw_rules:
+        rid = str(raw.get("id", ""))
+        if not rid:
+            raise Midi2ImgError("tag rules: a rule without an `id`")
+        for key in ("keyword", "kind", "weight", "when", "source"):
+            if key not in raw:
+                raise Midi2ImgError(f"tag rules: rule {rid} needs `{key}`")
+        extra = set(raw) - {"id", "keyword", "kind", "weight", "when", "unless", "group",
+                            "source"}
+        if extra:
+            raise Midi2ImgError(f"tag rules: rule {rid} has unknown fields {sorted(extra)}")
+        if raw["kind"] not in kinds:
+            raise Midi2ImgError(f"tag rules: rule {rid} has unknown kind {raw['kind']!r} "
+                                f"(kinds: {', '.join(kinds)})")
+        m = measured.get(rid)
+        if not isinstance(m, Mapping) or not isinstance(m.get("threshold"), Mapping):
+            raise Midi2ImgError(f"tag rules: rule {rid} has no measured thresholds in "
+                                f"{THRESHOLDS_FILE} (run `make tune-tags`)")
+        try:
+            out.append(TagRule(
+                id=rid, keyword=str(raw["keyword"]), kind=str(raw["kind"]),
+                weight=float(raw["weight"]),
+                when=_conditions(raw["when"], rid, "when", m["threshold"], names),
+                unless=_conditions(raw.get("unless"), rid, "unless", m["threshold"], names),
+                source=str(raw["source"]), basis=str(m.get("basis", "")),
+                group=None if raw.get("group") is None else str(raw["group"])))
+        except (TypeError, ValueError) as exc:
+            raise Midi2ImgError(f"tag rules: rule {rid}: {exc}") from exc
+        if not out[-1].basis:
+            raise Midi2ImgError(f"tag rules: rule {rid}: {THRESHOLDS_FILE} gives no `basis` "
+                                f"(where the thresholds come from)")
+    stale = set(measured) - {r.id for r in out}
+    if stale:
+        raise Midi2ImgError(f"tag rules: {THRESHOLDS_FILE} has thresholds for rules that "
+                            f"{RULES_FILE} does not define: {sorted(stale)}")
+    try:
+        return TagRuleBook(tuple(out))
+    except ValueError as exc:
+        raise Midi2ImgError(f"tag rules: {exc}") from exc
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = (resources.files("midi2img.keywords") / name).read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Midi2ImgError(f"tag rules: {name} is not valid TOML ({exc})") from exc
+
+
+@lru_cache(maxsize=1)
+def default_tag_rules() -> TagRuleBook:
+    """The shipped rules (``midi2img.keywords/tags.toml``) with their measured thresholds."""
+    return parse_tag_rules(_read(RULES_FILE), _read(THRESHOLDS_FILE))
+
+
+def fired_rules(tags: Mapping[str, Mapping[str, float]], *, book: TagRuleBook | None = None
+                ) -> list[tuple[TagRule, float, str]]:
+    """The rules that fire on pooled tag probabilities, in file order, each with its strength
+    and a note on its group's decision (empty when no other rule of the group was over its
+    threshold)."""
+    rules = book or default_tag_rules()
+    fired = [(r, s) for r in rules.rules if (s := r.strength(tags)) is not None]
+    best: dict[str, tuple[TagRule, float]] = {}
+    for r, s in fired:
+        if r.group is not None and (r.group not in best or s > best[r.group][1]):
+            best[r.group] = (r, s)
+    out = []
+    for r, s in fired:
+        note = ""
+        if r.group is not None:
+            if best[r.group][0] is not r:
+                continue
+            rivals = [f"{o.id} {so:.2f}x" for o, so in fired if o.group == r.group and o is not r]
+            if rivals:
+                note = (f"strongest of group '{r.group}' ({r.id} {s:.2f}x its threshold; also "
+                        f"over: {', '.join(rivals)})")
+        out.append((r, s, note))
+    return out
+
+
+def tag_keywords(tags: Mapping[str, Mapping[str, float]], *, book: TagRuleBook | None = None
+                 ) -> list[Keyword]:
+    """Keywords from pooled tag probabilities (``{"msd": {tag: p}, "mtt": {tag: p}}``).
+
+    Each keyword's ``because`` names every tag of its rule with its probability and threshold,
+    where the thresholds come from (the measurement and its held-out precision and recall),
+    any group or replacement decision, and the rule with its source.
+
+    Returns:
+        Keywords in rule-file order (``apply_rules`` merges and sorts them with the others).
+    """
+    from midi2img.rules import Keyword
+
+    out = []
+    for rule, strength, note in fired_rules(tags, book=book):
+        factor = WEIGHT_FLOOR + (1.0 - WEIGHT_FLOOR) * min(1.0, strength - 1.0)
+        why = f"{rule.evidence(tags)} (thresholds: {rule.basis})"
+        if note:
+            why += f"; {note}"
+        why += f"; rule tag-{rule.id}: {rule.source}"
+        out.append(Keyword(rule.keyword, rule.weight * factor, why, rule.kind, f"tag-{rule.id}"))
+    return out
