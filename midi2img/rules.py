@@ -1,7 +1,12 @@
-"""Keyword rules: feature values, genre probabilities and affect to keywords with evidence.
+"""Keyword rules: feature values, genre probabilities, audio tags and affect to keywords with
+evidence, telling one mood story.
 
-The rules themselves are data (``keywords/rules.toml``, shipped as ``midi2img.keywords``); this
-module loads, validates and applies them.
+The rules themselves are data (``keywords/rules.toml``, ``keywords/tags.toml``,
+``keywords/moods.toml``, shipped as ``midi2img.keywords``); this module loads, validates and
+applies them. Mood words come only from the affect estimate (:mod:`midi2img.mood_story`); a cue
+rule (mode, tempo, register, dynamics, articulation, harmony) adds imagery and is the evidence for
+or against the estimate, and its imagery is left out when its direction contradicts the story.
+Keywords with the same or nearly the same words are merged.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from midi2img.constants import GTZAN_GENRES, QUADRANT_SIGNS
+from midi2img.constants import GTZAN_GENRES
 from midi2img.errors import Midi2ImgError
 from midi2img.gtzan.model import GenrePrediction
 from midi2img.mood.model import AffectEstimate
@@ -74,6 +79,13 @@ class Rule:
     min: float | None = None
     max: float | None = None
     scale_by: str | None = None
+    valence: int | None = None
+    arousal: int | None = None
+
+    def directions(self) -> dict[str, int]:
+        """The affect axes this cue points along: ``{"valence": +1, ...}``."""
+        return {a: s for a, s in (("valence", self.valence), ("arousal", self.arousal))
+                if s is not None}
 
     def matches(self, value: Any) -> bool:
         """Whether the feature value satisfies this rule's condition."""
@@ -98,16 +110,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleBook:
-    """The whole rule table: feature rules, genre keywords and affect keywords."""
+    """The whole rule table: cue rules and genre keywords."""
 
     rules: tuple[Rule, ...]
     genre_keywords: Mapping[str, tuple[_KwSpec, ...]]
     genre_confident: float
     genre_blend: float
     genre_source: str
-    affect_keywords: Mapping[str, tuple[_KwSpec, ...]]
-    affect_min_intensity: float
-    affect_source: str
 
 
 def _specs(raw: Any, where: str) -> tuple[_KwSpec, ...]:
@@ -141,7 +150,8 @@ def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = No
 
     Raises:
         Midi2ImgError: a malformed rule, a rule naming a feature that does not exist (a typo
-            would otherwise silently never fire), a missing genre or quadrant.
+            would otherwise silently never fire), a cue rule giving mood words (they come from
+            the affect estimate only), a bad direction, a missing genre.
     """
     names = known_features() if features is None else features
     rules = []
@@ -158,23 +168,23 @@ def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = No
                                 f"(known: {', '.join(sorted(names))})")
         if raw.get("equals") is None and raw.get("min") is None and raw.get("max") is None:
             raise Midi2ImgError(f"rules: rule {rid} needs `equals`, `min` or `max`")
-        rules.append(Rule(rid, str(raw["feature"]), str(raw["source"]),
-                          _specs(raw.get("keywords"), f"rule {rid}"),
+        specs = _specs(raw.get("keywords"), f"rule {rid}")
+        if any(s.kind == "mood" for s in specs):
+            raise Midi2ImgError(f"rules: rule {rid} gives mood words; they come from the affect "
+                                f"estimate (keywords/moods.toml), a cue only points along an axis")
+        dirs = {axis: raw.get(axis) for axis in ("valence", "arousal")}
+        if any(v not in (None, 1, -1) for v in dirs.values()):
+            raise Midi2ImgError(f"rules: rule {rid}: valence/arousal must be 1 or -1")
+        rules.append(Rule(rid, str(raw["feature"]), str(raw["source"]), specs,
                           raw.get("equals"), raw.get("min"), raw.get("max"),
-                          raw.get("scale_by")))
+                          raw.get("scale_by"), dirs["valence"], dirs["arousal"]))
     genre = data.get("genre", {})
-    affect = data.get("affect", {})
     gkw = {g: _specs(v, f"genre.{g}") for g, v in genre.get("keywords", {}).items()}
     missing = set(GTZAN_GENRES) - set(gkw)
     if missing:
         raise Midi2ImgError(f"rules: no keywords for genres {sorted(missing)}")
-    akw = {q: _specs(v, f"affect.{q}") for q, v in affect.get("quadrants", {}).items()}
-    if set(akw) != set(QUADRANT_SIGNS):
-        raise Midi2ImgError("rules: affect.quadrants needs Q1..Q4")
     return RuleBook(tuple(rules), gkw, float(genre.get("confident", 0.5)),
-                    float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")),
-                    akw, float(affect.get("min_intensity", 0.1)),
-                    str(affect.get("source", "valence-arousal model")))
+                    float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")))
 
 
 @lru_cache(maxsize=1)
@@ -190,30 +200,60 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def story_signs(affect: AffectEstimate | None, cues: list[Any]) -> dict[str, int]:
+    """The direction of the story on each axis: the affect estimate's signs or, without one, the
+    cues' majority (an axis with a tie has none)."""
+    if affect is not None:
+        return {"valence": 1 if affect.valence >= 0 else -1,
+                "arousal": 1 if affect.arousal >= 0 else -1}
+    out = {}
+    for axis in ("valence", "arousal"):
+        vote = sum(c.sign for c in cues if c.axis == axis)
+        if vote:
+            out[axis] = 1 if vote > 0 else -1
+    return out
+
+
 def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = None,
                 affect: AffectEstimate | None = None, rules: RuleBook | None = None,
                 tags: Mapping[str, Mapping[str, float]] | None = None) -> list[Keyword]:
-    """Turn features (and, when present, genre, affect and audio tags) into keywords.
+    """Turn features (and, when present, genre, affect and audio tags) into keywords that tell
+    one mood story.
 
     Args:
         features: Flat feature dict (``SymbolicFeatures.flat()``).
         genre: Genre probabilities, or None when there is no genre model / no audio.
-        affect: Valence and arousal, or None when there is no affect model.
+        affect: Valence and arousal (and their confidence), or None without an affect model.
         rules: A rule table; the shipped one by default.
         tags: Pooled tag probabilities per tagger (``{"msd": {tag: p}, "mtt": {tag: p}}``, as
-            in the contract), or None without audio taggers; they give the instrument, voice
-            and era keywords of :mod:`midi2img.tag_rules`.
+            in the contract), or None without audio taggers; they give the instrument and voice
+            keywords of :mod:`midi2img.tag_rules` and mood cues.
 
     Returns:
-        Keywords sorted by weight (heaviest first, ties by text). A keyword produced by several
-        rules keeps the largest weight and lists every reason.
+        Keywords sorted by weight (heaviest first, ties by text). The mood words are the affect
+        estimate's band (:func:`midi2img.mood_story.mood_story`), with the cues that support and
+        contradict it as their evidence; a cue rule whose direction contradicts the story adds
+        no imagery. A keyword produced by several rules keeps the largest weight and lists every
+        reason; near-duplicates ("flowing" and "flowing lines") are merged into the longer.
     """
+    from midi2img.mood_story import Cue, default_moods, mood_story, tag_cues
+
     book = rules or default_rules()
-    found: list[Keyword] = []
+    fired = []
+    cues = []
     for rule in book.rules:
         value = features[rule.feature]
         if not rule.matches(value):
             continue
+        fired.append((rule, value))
+        cues += [Cue(f"{rule.feature} = {_fmt(value)} (rule {rule.id})", axis, sign)
+                 for axis, sign in rule.directions().items()]
+    cues += tag_cues(tags, default_moods())
+    signs = story_signs(affect, cues)
+    found: list[Keyword] = []
+    for rule, value in fired:
+        if any(signs.get(axis, sign) != sign for axis, sign in rule.directions().items()):
+            continue  # its imagery would tell another story; it stays as evidence (against)
         scale = 1.0
         cond = "" if rule.equals is not None else f"{rule.condition()}; "
         why = f"{rule.feature} = {_fmt(value)} ({cond}rule {rule.id}: {rule.source})"
@@ -227,7 +267,9 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
     if genre is not None:
         found.extend(_genre_keywords(genre, book))
     if affect is not None:
-        found.extend(_affect_keywords(affect, book))
+        q, _, words = mood_story(affect.valence, affect.arousal,
+                                 getattr(affect, "confidence", None), cues)
+        found.extend(Keyword(w, weight, why, "mood", f"affect-{q}") for w, weight, why in words)
     if tags is not None:
         from midi2img.tag_rules import tag_keywords
 
@@ -284,28 +326,43 @@ def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
     return out
 
 
-def _affect_keywords(affect: AffectEstimate, book: RuleBook) -> list[Keyword]:
-    strength = affect.intensity
-    if strength < book.affect_min_intensity:
-        return []
-    q = affect.quadrant
-    why = (f"valence = {affect.valence:+.2f}, arousal = {affect.arousal:+.2f} -> {q}, "
-           f"strength = distance from centre {strength:.2f}; rule affect-{q}: {book.affect_source}")
-    return [Keyword(s.text, s.weight * strength, why, s.kind, f"affect-{q}")
-            for s in book.affect_keywords[q]]
+def _stems(text: str) -> frozenset[str]:
+    """The words of a keyword, lower-cased, a plural -s dropped (``strings`` -> ``string``)."""
+    import re
+
+    words = re.findall(r"[a-z]+", text.lower())
+    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                     for w in words)
 
 
 def merge_keywords(found: list[Keyword]) -> list[Keyword]:
-    """Merge duplicates (largest weight, all reasons) and sort heaviest first."""
+    """Merge duplicates and near-duplicates, and sort heaviest first.
+
+    The same words: one keyword with the largest weight and all reasons. Near-duplicates - a
+    keyword whose words (plural -s dropped) are all in a longer keyword, as "flowing" in
+    "flowing lines" - merge into the longer one, with the larger weight and both reasons.
+    """
     by_text: dict[str, Keyword] = {}
     for kw in found:
         prev = by_text.get(kw.keyword)
-        if prev is None:
-            by_text[kw.keyword] = kw
-            continue
-        strong, weak = (kw, prev) if kw.weight > prev.weight else (prev, kw)
-        because = strong.because if weak.because in strong.because else \
-            f"{strong.because}; also {weak.because}"
-        by_text[kw.keyword] = Keyword(strong.keyword, strong.weight, because, strong.kind,
-                                      strong.rule)
-    return sorted(by_text.values(), key=lambda k: (-k.weight, k.keyword))
+        by_text[kw.keyword] = kw if prev is None else _merge(prev, kw, kw.keyword)
+    kept: list[Keyword] = []
+    for kw in sorted(by_text.values(), key=lambda k: (-len(_stems(k.keyword)), k.keyword)):
+        stems = _stems(kw.keyword)
+        for i, longer in enumerate(kept):
+            if stems and stems <= _stems(longer.keyword):
+                kept[i] = _merge(longer, kw, longer.keyword)
+                break
+        else:
+            kept.append(kw)
+    return sorted(kept, key=lambda k: (-k.weight, k.keyword))
+
+
+def _merge(a: Keyword, b: Keyword, text: str) -> Keyword:
+    strong, weak = (b, a) if b.weight > a.weight else (a, b)
+    because = strong.because if weak.because in strong.because else \
+        f"{strong.because}; also {weak.because}"
+    if weak.keyword != text and weak.keyword != strong.keyword:
+        because += f" (merged with '{weak.keyword}')"
+    keeper = a if a.keyword == text else b
+    return Keyword(text, strong.weight, because, keeper.kind, strong.rule)
