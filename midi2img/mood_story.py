@@ -102,8 +102,8 @@ def parse_moods(data: Mapping[str, Any]) -> MoodBook:
         raise Midi2ImgError("moods: give the bands from the mildest to the strongest")
     seen: dict[str, str] = {}
     for b in bands:
-        for q, words in b.words.items():
-            for w in words:
+        for q, band_words in b.words.items():
+            for w in band_words:
                 if w in seen:
                     raise Midi2ImgError(f"moods: {w!r} is in both {seen[w]} and {b.name} {q}")
                 seen[w] = f"{b.name} {q}"
