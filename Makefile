@@ -60,6 +60,7 @@ train-genre: install
 
 train-mood: install
 	midi2img mood train --data $(DATA) --out models/mood --seed 0 --force
+	midi2img mood train --model-kind audio --data $(DATA) --out models/mood_audio --seed 0 --force
 
 # Re-measure the thresholds of the tag keywords (keywords/tags.toml -> tag_thresholds.toml).
 tune-tags: install

@@ -27,6 +27,7 @@ from midi2img.errors import InputError
 from midi2img.features import SymbolicFeatures, extract, tempo_from_onset_envelope
 from midi2img.gtzan.model import GenrePrediction, GtzanScorer
 from midi2img.modeling import SHIPPED, load_model, model_version
+from midi2img.mood.audio_features import SoundRows
 from midi2img.mood.model import AffectEstimate
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
@@ -50,10 +51,12 @@ class AnalysisOptions:
         transcription: Basic Pitch's settings.
         style: Prompt style (None: the default one).
         use_genre: Score genre (audio only).
-        use_affect: Predict valence and arousal.
+        use_affect: Predict valence and arousal (a recording: the audio affect model, which
+            reads the sound and the taggers; MIDI: the symbolic model).
         use_tags: Run the musicnn audio taggers (audio only).
         genre_model: A genre model folder to use instead of the shipped one.
-        affect_model: An affect model folder to use instead of the shipped one.
+        affect_model: An affect model folder to use instead of the shipped one (of the kind
+            the input needs: audio for a recording, symbolic for MIDI).
     """
 
     transcription: TranscriptionOptions = field(default_factory=TranscriptionOptions)
@@ -75,7 +78,8 @@ class Analysis:
     """Everything known about a track; :meth:`to_dict` gives the JSON contract.
 
     ``timings_s`` (seconds per stage) stays on the record and out of the contract, so the same
-    input always gives the same JSON.
+    input always gives the same JSON; so does ``sound`` (the audio affect model's per-block
+    rows, from which a section's affect is computed).
     """
 
     source: str
@@ -90,6 +94,7 @@ class Analysis:
     omitted: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     content_hash: str = ""
+    sound: SoundRows | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The analysis contract (``docs/CONTRACT.md``)."""
@@ -128,21 +133,38 @@ def versions() -> dict[str, Any]:
 
 def _model_or_reason(name: str, folder: Path | None, omitted: dict[str, str]) -> Any:
     """The model ``name`` (from ``folder``, else the shipped one), or None with the reason
-    recorded in ``omitted`` when none is shipped. A broken model is an error (ModelError)."""
+    recorded in ``omitted`` (under the contract key it fills) when none is shipped. A broken
+    model is an error (ModelError)."""
     if folder is None and not SHIPPED[name].available():
-        omitted[name] = f"no {name} model is shipped with this installation"
+        omitted[name.split("_")[0]] = f"no {name} model is shipped with this installation"
         return None
     return load_model(name, folder)
+
+
+def section_affect(analysis: Analysis, start_s: float, end_s: float,
+                   options: AnalysisOptions | None = None) -> AffectEstimate | None:
+    """Valence and arousal of ``[start_s, end_s)`` of a recording, from that section's own audio
+    (None for MIDI input or without the audio affect model; the symbolic model then reads the
+    section's notes)."""
+    if analysis.sound is None or analysis.tags is None:
+        return None
+    folder = options.affect_model if options is not None else None
+    if folder is None and not SHIPPED["affect_audio"].available():
+        return None
+    return load_model("affect_audio", folder).predict(analysis.sound, analysis.tags,
+                                                      start_s=start_s, end_s=end_s)
 
 
 class _AudioPass:
     """Per-segment consumers of the single pass over the audio."""
 
     def __init__(self, options: AnalysisOptions, genre_scorer: GtzanScorer | None) -> None:
+        from midi2img.mood.audio_features import AudioMoodStream
         from midi2img.tagger import TagStream
 
         self.transcriber = StreamingTranscriber(options.transcription)
         self.tagger = TagStream() if options.use_tags else None
+        self.mood = AudioMoodStream() if options.use_affect and options.use_tags else None
         self.genre_scorer = genre_scorer
         self.genre_rows: list[np.ndarray] = []
         self.genre_window_s: list[float] = []
@@ -150,7 +172,7 @@ class _AudioPass:
         self.envelopes: list[np.ndarray] = []
         self.peak = 0.0
         self.hash = hashlib.sha256()
-        self.t_transcribe = self.t_tempo = self.t_genre = self.t_tags = 0.0
+        self.t_transcribe = self.t_tempo = self.t_genre = self.t_tags = self.t_mood = 0.0
 
     def feed(self, seg: Any) -> None:
         import librosa
@@ -174,6 +196,9 @@ class _AudioPass:
         if self.tagger is not None:
             self.tagger.feed(core)
         t4 = time.perf_counter()
+        if self.mood is not None:
+            self.mood.feed(seg)
+        self.t_mood += time.perf_counter() - t4
         self.t_transcribe += t1 - t0
         self.t_tempo += t2 - t1
         self.t_genre += t3 - t2
@@ -217,6 +242,8 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
     omitted: dict[str, str] = {}
     genre_pred: GenrePrediction | None = None
     tags: TagResult | None = None
+    sound: SoundRows | None = None
+    affect: AffectEstimate | None = None
     t_start = time.perf_counter()
     if is_midi(p):
         report("reading MIDI", 0.0)
@@ -254,6 +281,10 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             timings["tags"] = ap.t_tags + time.perf_counter() - t0
         else:
             omitted["tags"] = "switched off"
+        if ap.mood is not None:
+            t0 = time.perf_counter()
+            sound = ap.mood.result()
+            timings["affect_features"] = ap.t_mood + time.perf_counter() - t0
         if ap.peak < SILENCE_PEAK:
             raise InputError(f"{p}: the recording is silent (peak level below -60 dBFS)")
         notes = ap.transcriber.notes()
@@ -276,11 +307,21 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             timings["genre"] = time.perf_counter() - t0 + ap.t_genre
         kind = "audio"
         content_hash = ap.hash.hexdigest()[:16]
+        if sound is not None and tags is not None:
+            report("affect", 0.95)
+            model = _model_or_reason("affect_audio", opts.affect_model, omitted)
+            if model is not None:
+                t0 = time.perf_counter()
+                affect = model.predict(sound, tags)
+                timings["affect"] = time.perf_counter() - t0
+        elif opts.use_affect:
+            omitted["affect"] = ("the affect model of recordings reads the audio taggers, which "
+                                 "are off")
 
     result = analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
-                           genre=genre_pred, tags=tags, options=opts, omitted=omitted,
-                           timings=timings, content_hash=content_hash, started=t_start,
-                           progress=report)
+                           genre=genre_pred, tags=tags, affect=affect, sound=sound, options=opts,
+                           omitted=omitted, timings=timings, content_hash=content_hash,
+                           started=t_start, progress=report)
     report("done", 1.0)
     return result
 
@@ -289,6 +330,7 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
                   features: SymbolicFeatures | None = None, duration_s: float | None = None,
                   tempo_bpm: float | None = None, tempo_source: str | None = None,
                   genre: GenrePrediction | None = None, tags: TagResult | None = None,
+                  affect: AffectEstimate | None = None, sound: SoundRows | None = None,
                   options: AnalysisOptions | None = None,
                   omitted: dict[str, str] | None = None, timings: dict[str, float] | None = None,
                   content_hash: str = "", started: float | None = None,
@@ -306,6 +348,9 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
             ``tempo_bpm`` and ``tempo_source``.
         genre: Genre probabilities to feed the keyword rules, if any.
         tags: The audio taggers' probabilities (of the track, or pooled over a section).
+        affect: Valence and arousal already estimated from the audio (of the track or the
+            section); otherwise, for notes with no audio estimate, the symbolic model's.
+        sound: The audio affect model's rows of the track (kept on the record for sections).
         options: Style and whether to predict affect.
         omitted: What was left out so far, and why (extended here).
         timings: Stage times so far (extended here).
@@ -323,15 +368,14 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
         features = extract(notes, duration_s=duration_s, tempo_bpm=tempo_bpm,
                            tempo_source=tempo_source)
         timings["features"] = time.perf_counter() - t0
-    affect: AffectEstimate | None = None
-    if opts.use_affect:
+    if affect is None and opts.use_affect and input_kind == "midi":
         report("affect", 0.95)
         model = _model_or_reason("affect", opts.affect_model, omitted)
         if model is not None:
             t0 = time.perf_counter()
             affect = model.predict(notes, features)
             timings["affect"] = time.perf_counter() - t0
-    else:
+    elif not opts.use_affect:
         omitted["affect"] = "switched off"
     report("keywords and prompt", 0.98)
     t0 = time.perf_counter()
@@ -341,4 +385,4 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
     timings["keywords_prompt"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     return Analysis(source, input_kind, features, notes, tuple(keywords), prompt, genre, affect,
-                    tags, omitted, timings, content_hash)
+                    tags, omitted, timings, content_hash, sound)

@@ -139,6 +139,9 @@ SHIPPED: dict[str, ShippedModel] = {
                           "make train-genre"),
     "affect": ShippedModel("affect", "mood", "midi2img.mood.model:MoodModel",
                            ("mood.npz",), "model_card.json", "make train-mood"),
+    "affect_audio": ShippedModel("affect_audio", "mood_audio",
+                                 "midi2img.mood.audio_model:AudioAffectModel",
+                                 ("mood_audio.npz",), "model_card.json", "make train-mood"),
     "tagger": ShippedModel("tagger", "musicnn", None, ("msd_musicnn.onnx", "mtt_musicnn.onnx"),
                            "musicnn.json", "make export-musicnn"),
 }

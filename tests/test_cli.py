@@ -87,7 +87,12 @@ def test_keywords_table_on_midi(tmp_path: Path) -> None:
     r = runner.invoke(app, ["keywords", str(_midi(tmp_path / "a.mid", minor=True))])
     assert r.exit_code == 0, r.output
     assert "A minor" in r.stdout and "KEYWORDS" in r.stdout and "PROMPT" in r.stdout
-    assert "melancholic" in r.stdout
+    assert "confidence" in r.stdout and "symbolic model" in r.stdout
+    d = json.loads(runner.invoke(app, ["keywords", str(tmp_path / "a.mid"), "--json"]).stdout)
+    moods = [k for k in d["keywords"] if k["kind"] == "mood"]
+    # one story: every mood word from the estimate's quadrant, with the cues as evidence
+    assert all(k["rule"] == f"affect-{d['affect']['quadrant']}" for k in moods)
+    assert all("mode = minor" in k["because"] for k in moods)
 
 
 def test_zero_byte_wav_exit_2_one_line(tmp_path: Path) -> None:

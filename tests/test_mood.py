@@ -184,7 +184,7 @@ def test_model_card_matches_files() -> None:
 def test_eval_json_equals_model_card(tmp_path: Path) -> None:
     DATA = _data().parent
     res = CliRunner().invoke(app, ["mood", "eval", "--json", "--data", str(DATA),
-                                   "--cache", str(tmp_path)])
+                                   "--cache", str(tmp_path), "--model-kind", "symbolic"])
     assert res.exit_code == 0, res.output
     got = {(r.dataset, r.split): r for r in map(EvalResult.from_dict, json.loads(res.stdout))}
     want = card_results(_card())

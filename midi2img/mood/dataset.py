@@ -1,4 +1,5 @@
-"""Mood datasets: EMOPIA (Russell quadrants) and VGMIDI (continuous valence/arousal).
+"""Mood datasets: EMOPIA (Russell quadrants) and VGMIDI (continuous valence/arousal) for the
+symbolic model, emotion4q (real recordings by Russell quadrant) for the affect model of audio.
 
 Both are read in place from the shared data folder (:func:`midi2img.config.data_dir`, env
 ``MIDI2IMG_DATA``); EMOPIA's MIDI files are read straight out of ``emopia/midis.zip``.
@@ -11,6 +12,12 @@ Both are read in place from the shared data folder (:func:`midi2img.config.data_
   annotators gave one valence and one arousal value in [-1, 1] per measure. A piece's target is
   the mean over annotators and measures. The split is piece-disjoint (variants such as
   "Boggys Igloo Happy"/"... Sad" stay together), seeded, and saved beside the model.
+* emotion4q (Panda, Malheiro & Paiva 2018, "4Q audio emotion dataset"): 794 real 30 s preview
+  clips labelled by Russell quadrant from AllMusic moods, with the share of the song's moods
+  that agree with its quadrant. The split (``train``/``test``; choices are made by
+  artist-grouped cross-validation on ``train``) is artist-disjoint, about a fifth of the
+  artists in ``test``, stratified by quadrant as far as the grouping allows, seeded, and saved
+  beside the audio model (``models/mood_audio/emotion4q_split.json``).
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ VGMIDI_MIDI_DIR = "vgmidi/midi"
 EMOPIA_CLIPS = 1078
 EMOPIA_SPLIT_SIZES = {"train": 767, "valid": 198, "test": 86}
 VGMIDI_PIECES = 200
+EMOTION4Q_META = "emotion4q/metadata.csv"
+EMOTION4Q_CLIPS = 794
+EMOTION4Q_QUADRANTS = {"Q1": 198, "Q2": 201, "Q3": 198, "Q4": 197}
+#: Share of emotion4q's clips (by artist) that the saved split holds out for the final test.
+EMOTION4Q_TEST_FRACTION = 0.22
 
 
 @dataclass(frozen=True)
@@ -271,4 +283,180 @@ def validate(data: str | Path | None = None) -> list[str]:
             problems.append(f"VGMIDI: {n} annotated pieces, expected {VGMIDI_PIECES}")
     except DataError as exc:
         problems.append(str(exc))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# emotion4q (real recordings)
+
+
+@dataclass(frozen=True)
+class RecordingClip:
+    """One labelled recording of emotion4q.
+
+    Attributes:
+        clip_id: ``"emotion4q/<song id>"``.
+        song: AllMusic song id (``MT0000011975``).
+        artist: The artist as listed.
+        group: :func:`artist_group` of ``artist``: clips of one group never straddle splits.
+        title: Song title.
+        quadrant: ``"Q1"``..``"Q4"``.
+        valence: +1 or -1, from the quadrant.
+        arousal: +1 or -1, from the quadrant.
+        agreement: Share of the song's AllMusic moods that lie in its quadrant, in (0, 1].
+        genres: AllMusic genres.
+        path: The audio file, relative to the ``emotion4q`` folder.
+        split: ``"train"`` or ``"test"``.
+    """
+
+    clip_id: str
+    song: str
+    artist: str
+    group: str
+    title: str
+    quadrant: str
+    valence: float
+    arousal: float
+    agreement: float
+    genres: tuple[str, ...]
+    path: str
+    split: str
+
+    def __post_init__(self) -> None:
+        if (self.valence, self.arousal) != quadrant_targets(self.quadrant):
+            raise ValueError(f"{self.clip_id}: targets disagree with {self.quadrant}")
+        if not 0.0 < self.agreement <= 1.0:
+            raise ValueError(f"{self.clip_id}: agreement must lie in (0, 1]")
+        if self.split not in ("train", "test"):
+            raise ValueError(f"{self.clip_id}: emotion4q has train and test splits only")
+        if not self.group:
+            raise ValueError(f"{self.clip_id}: empty artist group")
+
+
+_ARTIST_TAIL = re.compile(r"\s+(?:&|and|with|feat\.?|featuring|/)\s+|[;,]")
+
+
+def artist_group(artist: str, song: str) -> str:
+    """Grouping key of an artist: the lead name, lower case, without "the" and punctuation
+    ("Xavier Cugat & His Orchestra" and "Xavier Cugat" are one group). A clip without an
+    artist (three in emotion4q) is a group of its own, ``"?<song id>"``."""
+    a = _ARTIST_TAIL.split(artist.lower())[0]
+    a = re.sub(r"^the\s+", "", a.strip())
+    key = re.sub(r"[^\w]+", " ", a).strip()
+    return key or artist.lower().strip() or f"?{song}"
+
+
+def _emotion4q_root(data: str | Path | None) -> Path:
+    from midi2img.config import require_data_dir
+
+    return require_data_dir(data, "emotion4q")
+
+
+def _emotion4q_rows(root: Path) -> list[dict[str, str]]:
+    meta = root / EMOTION4Q_META
+    if not meta.is_file():
+        raise DataError(f"emotion4q metadata not found: {meta} {HOW_TO_POINT}")
+    with meta.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    need = {"song", "artist", "title", "quadrant", "quadrant_agreement", "allmusic_genres",
+            "file"}
+    if not rows or not need <= set(rows[0]):
+        raise DataError(f"{meta}: expected the columns {', '.join(sorted(need))}")
+    return rows
+
+
+def make_emotion4q_split(songs: list[tuple[str, str, str]], *, seed: int = 0,
+                         test_fraction: float = EMOTION4Q_TEST_FRACTION) -> dict[str, str]:
+    """Seeded artist-disjoint split ``{song id: "train" | "test"}``, stratified by quadrant.
+
+    Args:
+        songs: ``(song id, artist group, quadrant)`` of every clip.
+        seed: Seed of the shuffle.
+        test_fraction: Share of each quadrant's clips to hold out, as far as the grouping
+            allows.
+
+    The groups are shuffled once; each in turn moves to ``test`` when none of its quadrants
+    would then exceed ``test_fraction`` of that quadrant's clips (rounded), so whole artists
+    move and every quadrant gets its share.
+    """
+    from collections import Counter, defaultdict
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError("test_fraction must lie in (0, 1)")
+    per_group: dict[str, Counter[str]] = defaultdict(Counter)
+    for _song, group, quad in songs:
+        per_group[group][quad] += 1
+    totals = Counter(q for _s, _g, q in songs)
+    target = {q: int(round(test_fraction * n)) for q, n in totals.items()}
+    taken: Counter[str] = Counter()
+    groups = sorted(per_group)
+    rng = np.random.default_rng(seed)
+    test_groups: set[str] = set()
+    for i in rng.permutation(len(groups)):
+        g = groups[int(i)]
+        if all(taken[q] + n <= target[q] for q, n in per_group[g].items()):
+            test_groups.add(g)
+            taken.update(per_group[g])
+    return {song: ("test" if group in test_groups else "train")
+            for song, group, _q in sorted(songs)}
+
+
+def emotion4q_clips(data: str | Path | None = None, *, split: dict[str, str] | None = None,
+                    seed: int = 0) -> list[RecordingClip]:
+    """emotion4q's clips in metadata order, with ``split`` (e.g. the saved one) or a new seeded
+    artist-disjoint split (:func:`make_emotion4q_split`).
+
+    Raises:
+        DataError: the metadata is missing or malformed, or the split does not cover a clip.
+    """
+    root = _emotion4q_root(data)
+    rows = _emotion4q_rows(root)
+    songs = [(r["song"], artist_group(r["artist"], r["song"]), r["quadrant"]) for r in rows]
+    if split is None:
+        split = make_emotion4q_split(songs, seed=seed)
+    clips: list[RecordingClip] = []
+    for r, (song, group, quad) in zip(rows, songs, strict=True):
+        if song not in split:
+            raise DataError(f"the emotion4q split does not list {song}")
+        try:
+            v, a = quadrant_targets(quad)
+            genres = tuple(g.strip() for g in r["allmusic_genres"].split(";") if g.strip())
+            clips.append(RecordingClip(f"emotion4q/{song}", song, r["artist"], group,
+                                       r["title"], quad, v, a, float(r["quadrant_agreement"]),
+                                       genres, r["file"], split[song]))
+        except ValueError as exc:
+            raise DataError(f"{EMOTION4Q_META}: bad row for {song} ({exc})") from exc
+    return clips
+
+
+def emotion4q_audio(clip: RecordingClip, data: str | Path | None = None) -> Path:
+    """Path of a clip's audio file.
+
+    Raises:
+        DataError: the file is missing.
+    """
+    path = _emotion4q_root(data) / "emotion4q" / clip.path
+    if not path.is_file():
+        raise DataError(f"emotion4q audio missing: {path} {HOW_TO_POINT}")
+    return path
+
+
+def validate_emotion4q(data: str | Path | None = None) -> list[str]:
+    """Problems with emotion4q (empty list when the metadata and all 794 clips are there)."""
+    problems: list[str] = []
+    try:
+        root = _emotion4q_root(data)
+        clips = emotion4q_clips(root)
+    except DataError as exc:
+        return [str(exc)]
+    if len(clips) != EMOTION4Q_CLIPS:
+        problems.append(f"emotion4q: {len(clips)} clips, expected {EMOTION4Q_CLIPS}")
+    counts = {q: sum(c.quadrant == q for c in clips) for q in EMOTION4Q_QUADRANTS}
+    if counts != EMOTION4Q_QUADRANTS:
+        problems.append(f"emotion4q quadrant counts {counts}, expected {EMOTION4Q_QUADRANTS}")
+    missing = [c.path for c in clips if not (root / "emotion4q" / c.path).is_file()]
+    if missing:
+        more = " ..." if len(missing) > 3 else ""
+        problems.append(f"emotion4q: {len(missing)} audio files missing under "
+                        f"{root / 'emotion4q'}: {', '.join(missing[:3])}{more}")
     return problems

@@ -37,18 +37,37 @@ def quadrant_targets(quadrant: str) -> tuple[float, float]:
     return float(v), float(a)
 
 
+#: Names of the models that give an :class:`AffectEstimate` (``AffectEstimate.model``).
+AFFECT_MODELS = ("symbolic", "audio")
+
+
 @dataclass(frozen=True)
 class AffectEstimate:
-    """Valence and arousal in [-1, 1] with the quadrant they fall in."""
+    """Valence and arousal in [-1, 1] with the quadrant they fall in.
+
+    Attributes:
+        valence: Signed valence score, ``2 P(valence > 0) - 1``.
+        arousal: Signed arousal score, ``2 P(arousal > 0) - 1``.
+        confidence: Calibrated probability that :attr:`quadrant` is right, in [0, 1], or None
+            when the model gives none.
+        model: Which model gave it (one of :data:`AFFECT_MODELS`), or None when unknown.
+    """
 
     valence: float
     arousal: float
+    confidence: float | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("valence", "arousal"):
             v = getattr(self, name)
             if not -1.0 <= v <= 1.0:
                 raise ValueError(f"{name} must lie in [-1, 1], got {v}")
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must lie in [0, 1], got {self.confidence}")
+        if self.model is not None and self.model not in AFFECT_MODELS:
+            raise ValueError(f"unknown affect model {self.model!r}; expected one of "
+                             f"{', '.join(AFFECT_MODELS)}")
 
     @property
     def quadrant(self) -> str:
@@ -61,9 +80,12 @@ class AffectEstimate:
         return min(1.0, (self.valence**2 + self.arousal**2) ** 0.5)
 
     def to_dict(self) -> dict[str, object]:
-        """The contract's ``affect`` object."""
+        """The contract's ``affect`` object: ``valence``, ``arousal``, ``quadrant``, and
+        ``confidence`` (rounded, or null) and ``model`` (or null)."""
         return {"valence": round(self.valence, 4), "arousal": round(self.arousal, 4),
-                "quadrant": self.quadrant}
+                "quadrant": self.quadrant,
+                "confidence": None if self.confidence is None else round(self.confidence, 4),
+                "model": self.model}
 
 
 class AffectModel(Protocol):
@@ -145,6 +167,9 @@ class MoodModel:
         self.trees = [_Trees({k.split("/", 2)[2]: v for k, v in arrays.items()
                               if k.startswith(f"hgb/{axis}/")}) for axis in AXES]
         self.tree_weight = float(arrays["tree_weight"])
+        # Platt map of the quadrant confidence (absent from models trained before it existed)
+        qp = arrays.get("quadrant_platt")
+        self.quadrant_platt = None if qp is None else qp.astype(np.float64)
 
     # ---------------------------------------------------------------- persistence
     @classmethod
@@ -189,9 +214,22 @@ class MoodModel:
         """Signed valence and arousal in [-1, 1], shape (n, 2)."""
         return np.clip(2.0 * self.probabilities(X) - 1.0, -1.0, 1.0)
 
+    def confidence(self, X: np.ndarray) -> np.ndarray | None:
+        """Calibrated probability that the predicted quadrant is right, shape (n,), or None for
+        a model without a calibration map."""
+        if self.quadrant_platt is None:
+            return None
+        from midi2img.mood.audio_model import quadrant_confidence
+
+        return quadrant_confidence(self.probabilities(X), self.quadrant_platt)
+
     def predict(self, notes: Notes, features: SymbolicFeatures) -> AffectEstimate:
-        """Valence and arousal of a note list (with its symbolic features)."""
+        """Valence, arousal and quadrant confidence of a note list (with its symbolic
+        features)."""
         from midi2img.mood.features import mood_features
 
-        v, a = self.scores(mood_features(notes, features)[None, :])[0]
-        return AffectEstimate(float(v), float(a))
+        x = mood_features(notes, features)[None, :]
+        v, a = self.scores(x)[0]
+        conf = self.confidence(x)
+        return AffectEstimate(float(v), float(a), None if conf is None else float(conf[0]),
+                              "symbolic")

@@ -57,8 +57,10 @@ def render_table(d: Mapping[str, Any], *, width: int | None = None) -> str:
             lines.append(f"  {label:<14} " + ", ".join(f"{t} {p:.2f}" for t, p in top))
     if d.get("affect"):
         a = d["affect"]
+        conf = "" if a.get("confidence") is None else f", confidence {a['confidence']:.2f}"
+        model = f", {a['model']} model" if a.get("model") else ""
         lines.append(f"  affect         valence {a['valence']:+.2f}, arousal {a['arousal']:+.2f}"
-                     f" ({a['quadrant']})")
+                     f" ({a['quadrant']}{conf}{model})")
     for key, why in omitted.items():
         lines.append(f"  {key:<14} omitted: {why}")
     lines = [lines[0], *(w for ln in lines[1:] for w in _wrap(ln, width, 17))]
