@@ -10,13 +10,13 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn screenshot clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(MAKE) system-deps
-	$(PY) -m pip install --quiet $(FIND_LINKS) -e ".[dev]"
+	$(PY) -m pip install --quiet $(FIND_LINKS) -e ".[dev,ray]"
 	# musicnn's wheel holds the taggers' original weights; the tests compare the shipped ONNX
 	# export with it. Its metadata pins numpy<1.17, so it installs without dependencies.
 	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
@@ -45,9 +45,9 @@ lint: install
 	$(PY) -m mypy midi2img gtzan
 
 demo: install
-	midi2img demo -o demo
-	midi2img convert demo/demo.wav -o $(OUT) --force
-	@echo; cat $(OUT)/demo/prompt.txt
+	midi2img demo -o demo --force
+	midi2img convert demo/demo.wav -o $(OUT) --force --segments auto --report --video
+	@echo; cat $(OUT)/demo/prompt.txt; echo; echo "open $(OUT)/demo/report.html in a browser; the video is $(OUT)/demo/demo.mp4"
 
 bench: install
 	$(PY) bench/bench.py --out bench/RESULTS.md
@@ -73,3 +73,7 @@ export-musicnn: install
 
 clean:
 	rm -rf .make build dist *.egg-info $(OUT) demo bench/work .pytest_cache .ruff_cache .mypy_cache
+
+# the README's screenshot of the demo's report, taken by the browser tests' headless Chromium
+screenshot: demo
+	$(PY) tests/browser.py $(OUT)/demo/report.html docs/report.png --width 1100 --height 1400 --viewport

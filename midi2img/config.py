@@ -65,6 +65,16 @@ def cache_dir() -> Path:
     return base
 
 
+def cpu_threads() -> int:
+    """Threads a compute library may use in this process: ``$OMP_NUM_THREADS`` when set (a
+    batch worker gets its share of the cores this way, and Ray sets it for its tasks), else 0
+    (the library's own default)."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
 _QUIET = False
 
 

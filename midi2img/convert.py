@@ -13,27 +13,114 @@ for every image of every track. With ``segments``, the track is split into secti
 (:func:`midi2img.features.structure.section_bounds`), each analysed on its own and drawn with
 the track's style and a seed schedule (base seed + section index), plus a labelled contact sheet
 ``storyboard.png``.
+
+The unit has two halves so that a runner can put them in different processes:
+:func:`prepare_track` (the analysis: CPU work, any worker) and :func:`finish_track` (images and
+files: the process holding the diffusion pipeline). :func:`convert_one` is both in a row.
+
+Resume: every ``analysis.json`` records ``provenance``, the sha256 of the input file's bytes and
+of the options that shape the output (:func:`options_sha256`, which includes the versions of
+midi2img and of every model). With ``resume``, a track whose folder is complete
+(:func:`output_state`) and carries both hashes unchanged is ``skipped``; a changed input or
+option is redone. "Complete" is decided from the folder alone: it exists under its final name
+only after the atomic swap of a finished staging folder, its ``analysis.json`` reads, and every
+file it names is there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import importlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from midi2img.analysis import Analysis, AnalysisOptions, ProgressFn, analyse_notes, analyse_track
+from midi2img.analysis import (
+    Analysis,
+    AnalysisOptions,
+    ProgressFn,
+    analyse_notes,
+    analyse_track,
+    section_affect,
+)
 from midi2img.errors import InputError, Midi2ImgError, OutputError
 from midi2img.features.structure import MAX_SECTIONS, section_bounds
 from midi2img.io import StagedDir, atomic_write_bytes, atomic_write_text, midi_bytes
+from midi2img.render.base import RenderOptions
 
 if TYPE_CHECKING:
     from midi2img.render import ImageMaker
 
 #: Track statuses in a :class:`TrackResult`.
 STATUSES = ("ok", "skipped", "failed")
+#: States of an output folder (:func:`output_state`).
+OUTPUT_STATES = ("missing", "complete", "stale", "foreign")
+#: The ``analysis.json`` key holding the two resume hashes.
+PROVENANCE_KEY = "provenance"
+
+
+class PostStep(Protocol):
+    """A step run on a track's staged folder after its images, MIDI, ``analysis.json`` and
+    ``prompt.txt`` are written, before the folder is swapped in (an HTML report, a video).
+
+    Called as ``step(folder, stem=..., source=..., analysis=...)``; returns the names of the
+    files it wrote into ``folder``. Raises a :class:`~midi2img.errors.Midi2ImgError` to fail
+    the track (the staging folder is then dropped, and an earlier result kept).
+    """
+
+    def __call__(self, folder: Path, *, stem: str, source: Path,
+                 analysis: dict[str, Any]) -> list[str]: ...
+
+
+class BatchStep(Protocol):
+    """A step run once after a batch, as ``step(out_dir, records)`` with the lines of
+    ``OUT/run.jsonl`` (``{source, status, error, output, timings_s, ...}``): a batch index."""
+
+    def __call__(self, out_dir: Path, records: list[dict[str, Any]]) -> Any: ...
+
+
+#: Output steps by name (``"module:function"``, imported when used), chosen with
+#: :attr:`ConvertOptions.post_steps`: ``POST_STEPS`` run on each track's staged folder,
+#: ``BATCH_STEPS`` once after the batch (a name may have both: a per-track report and the
+#: batch's index). The names enter the options hash, so turning a step on makes ``--resume``
+#: redo the tracks that lack it.
+POST_STEPS: dict[str, str] = {"report": "midi2img.report.html:report_step",
+                              "video": "midi2img.video:video_step"}
+BATCH_STEPS: dict[str, str] = {"report": "midi2img.report.index:index_step"}
+
+
+def _step(registry: dict[str, str], name: str) -> Any:
+    if name not in POST_STEPS and name not in BATCH_STEPS:
+        raise InputError(f"unknown output step {name!r}; choose from: "
+                         f"{', '.join(sorted({*POST_STEPS, *BATCH_STEPS})) or 'none'}")
+    module, fn = registry[name].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def post_step(name: str) -> PostStep:
+    """The registered post-image step ``name``.
+
+    Raises:
+        InputError: no step has that name.
+    """
+    step: PostStep = _step(POST_STEPS, name)
+    return step
+
+
+def batch_step(name: str) -> BatchStep:
+    """The registered batch step ``name``.
+
+    Raises:
+        InputError: no step has that name.
+    """
+    step: BatchStep = _step(BATCH_STEPS, name)
+    return step
 
 
 def parse_segments(value: str | int | None) -> str | int | None:
@@ -61,25 +148,94 @@ def parse_segments(value: str | int | None) -> str | int | None:
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """What ``convert`` does for every track.
+    """What ``convert`` does for every track (picklable: a worker process rebuilds its
+    :class:`ConvertContext` from it).
 
     Attributes:
         analysis: Transcription and prompt settings.
         segments: ``"auto"``, a number of sections, or None for no storyboard.
         force: Replace existing output folders.
+        resume: Skip tracks whose folder is complete and made from the same input and options;
+            replace a stale midi2img folder (another input or options) without ``force``.
+        image: The ``--image`` policy: ``auto``, a backend name (``sd``, ``abstract``) or
+            ``none``.
+        render: The image backends' settings.
+        post_steps: Names of :data:`POST_STEPS` to run on each finished folder.
     """
 
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     segments: str | int | None = None
     force: bool = False
+    resume: bool = False
+    image: str = "none"
+    render: RenderOptions = field(default_factory=RenderOptions)
+    post_steps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_segments(self.segments)
+        from midi2img.render.maker import image_modes
+
+        if self.image not in image_modes():
+            raise InputError(f"unknown --image {self.image!r}; choose one of: "
+                             f"{', '.join(image_modes())}")
+        self.render.validate()
+        for name in self.post_steps:
+            if name not in POST_STEPS and name not in BATCH_STEPS:
+                post_step(name)  # InputError naming the steps there are
+
+    @property
+    def diffusion(self) -> bool:
+        """Whether images may come from a diffusion pipeline (``auto`` or ``sd``): then a
+        runner keeps the pipeline in one process per GPU and sends it the analysed tracks."""
+        return self.image in ("auto", "sd")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready data (dataclasses as dicts, paths as strings, tuples as lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def options_fingerprint(options: ConvertOptions) -> dict[str, Any]:
+    """Everything that shapes a track's output folder: the analysis, segmentation, image and
+    post-step options, and the versions of midi2img and of every model (``force`` and
+    ``resume`` say how to run, not what to make, and stay out; so do the image settings when
+    no image is drawn)."""
+    from midi2img.analysis import versions
+
+    render = _plain(options.render) if options.image != "none" else None
+    return {"analysis": _plain(options.analysis), "segments": options.segments,
+            "image": options.image, "render": render, "post_steps": list(options.post_steps),
+            "versions": versions()}
+
+
+@functools.lru_cache(maxsize=8)
+def options_sha256(options: ConvertOptions) -> str:
+    """sha256 of :func:`options_fingerprint` (canonical JSON), as recorded in ``analysis.json``."""
+    text = json.dumps(options_fingerprint(options), sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
 class ConvertContext:
-    """What every track of a run shares: the options and the loaded models.
+    """What every track of a run shares in one process: the options and the loaded models.
 
     Attributes:
         options: The run's settings.
@@ -90,6 +246,63 @@ class ConvertContext:
     options: ConvertOptions
     images: ImageMaker | None = None
     warn: Callable[[str], Any] = field(default=lambda msg: None)
+
+    @classmethod
+    def create(cls, options: ConvertOptions, warn: Callable[[str], Any] | None = None, *,
+               images: bool = True) -> ConvertContext:
+        """A context whose image maker follows ``options.image`` (not loaded yet: see
+        :meth:`prepare`).
+
+        Args:
+            options: The run's settings.
+            warn: Where one-line notes go.
+            images: Build the image maker (False for a process that only analyses).
+
+        Raises:
+            InputError: a bad image option.
+        """
+        from midi2img.render import ImageMaker
+
+        say = warn or (lambda msg: None)
+        maker = (ImageMaker(options.image, options.render, warn=say)
+                 if images and options.image != "none" else None)
+        return cls(options, maker, say)
+
+    def prepare(self) -> None:
+        """Load the image backend now (once; later calls do nothing).
+
+        Raises:
+            ModelError: the backend cannot be loaded and may not fall back.
+        """
+        if self.images is not None:
+            self.images.prepare()
+
+
+def warm_models(options: ConvertOptions) -> None:
+    """Load every analysis model a track will need (once per process: each loader caches), so
+    a worker pays for it before its first track rather than during it.
+
+    Raises:
+        ModelError: a shipped model is broken.
+    """
+    from midi2img.config import quiet_libraries
+
+    quiet_libraries()
+    from midi2img.modeling import SHIPPED, load_shipped
+    from midi2img.transcribe import load_backend
+
+    load_backend()
+    a = options.analysis
+    if a.use_tags:
+        from midi2img.tagger import TAGGERS, load_tagger
+
+        for name in TAGGERS:
+            load_tagger(name)
+    for name, spec in SHIPPED.items():  # genre, affect, ... (the taggers have their own loader)
+        wanted = a.use_genre if name.startswith("genre") else (
+            a.use_affect if name.startswith("affect") else True)
+        if spec.loader is not None and wanted and spec.available():
+            load_shipped(name)
 
 
 @dataclass(frozen=True)
@@ -159,10 +372,12 @@ def analyse_sections(analysis: Analysis, bounds: Sequence[tuple[float, float]]
         if not len(notes):
             out.append(Section(i, a, b, None))
             continue
+        tags = analysis.tags.window(a, b) if analysis.tags is not None else None
         sub = analyse_notes(notes, source=f"{analysis.source}#{a:.2f}-{b:.2f}",
                             input_kind=analysis.input_kind, duration_s=b - a,
                             tempo_bpm=analysis.features.tempo_bpm, tempo_source="track",
-                            genre=analysis.genre, options=opts,
+                            genre=analysis.genre, tags=tags,
+                            affect=section_affect(analysis, a, b), options=opts,
                             content_hash=analysis.content_hash)
         out.append(Section(i, a, b, sub))
     return out
@@ -217,7 +432,7 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                                "end_s": round(sec.end_s, 3), "seed": seed}
         if sec.analysis is None:
             row.update(silent=True, keywords=[], prompt=analysis.prompt.positive,
-                       negative_prompt=analysis.prompt.negative, affect=None)
+                       negative_prompt=analysis.prompt.negative, affect=None, tags=None)
             sd = {**data, "notes": {**data["notes"], "count": 0, "density_per_s": 0.0},
                   "affect": None, "chords": []}
             prompt, negative = analysis.prompt.positive, analysis.prompt.negative
@@ -228,7 +443,8 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                        progression=sd["progression"][:16],
                        keywords=[{"keyword": k["keyword"], "weight": k["weight"]}
                                  for k in sd["keywords"]],
-                       prompt=prompt, negative_prompt=negative, affect=sd["affect"])
+                       prompt=prompt, negative_prompt=negative, affect=sd["affect"],
+                       tags=sd["tags"])
         if drawing:
             assert maker is not None and seed is not None
             name = f"section-{sec.index:02d}.png"
@@ -278,55 +494,255 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
             "sections": len(data.get("sections", []))}
 
 
-def convert_one(track: str | Path, out: Path, context: ConvertContext, *,
-                progress: ProgressFn | None = None) -> TrackResult:
-    """Convert one track into the folder ``out`` (named after the track by the runner).
+def expected_files(data: dict[str, Any], stem: str) -> list[str]:
+    """The files a complete output folder holds, as its ``analysis.json`` names them."""
+    names = ["analysis.json", f"{stem}.mid", "prompt.txt"]
+    image = data.get("image")
+    if isinstance(image, dict) and isinstance(image.get("file"), str):
+        names.append(image["file"])
+    for sec in data.get("sections") or []:
+        if isinstance(sec, dict) and isinstance(sec.get("file"), str):
+            names.append(sec["file"])
+    if isinstance(data.get("storyboard"), str):
+        names.append(data["storyboard"])
+    return names
 
-    Args:
-        track: Audio or MIDI file, as the user named it.
-        out: The track's output folder; replaced only with ``force``.
-        context: The run's options and loaded models.
-        progress: Receives ``(stage, fraction done)`` for this track.
+
+def read_output(out: Path) -> dict[str, Any] | None:
+    """The ``analysis.json`` of an output folder, or None when it has no readable one."""
+    try:
+        data = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def output_state(out: Path, *, input_sha256: str | None, options_sha: str) -> str:
+    """What the folder ``out`` is, decided from the folder alone.
 
     Returns:
-        What happened; a bad track is a ``failed`` result with its error line, never an
-        exception.
+        ``missing`` (no such folder); ``foreign`` (a folder that is not a midi2img output: no
+        readable ``analysis.json``, or it holds folders, which a track's folder never does);
+        ``complete`` (every file its ``analysis.json`` names is there and both hashes in its
+        ``provenance`` match); ``stale`` (a midi2img output made from another input or other
+        options, an older one without provenance, or one with a file missing).
+    """
+    if not out.is_dir():
+        return "foreign" if out.exists() else "missing"
+    try:
+        entries = list(out.iterdir())
+    except OSError:
+        return "foreign"
+    if any(e.is_dir() for e in entries):
+        return "foreign"
+    data = read_output(out)
+    if data is None:
+        return "foreign"
+    prov = data.get(PROVENANCE_KEY)
+    if not isinstance(prov, dict) or input_sha256 is None:
+        return "stale"
+    if prov.get("input_sha256") != input_sha256 or prov.get("options_sha256") != options_sha:
+        return "stale"
+    names = {e.name for e in entries}
+    if not all(f in names for f in expected_files(data, out.name)):
+        return "stale"
+    return "complete"
+
+
+def _error_line(source: str, exc: BaseException) -> str:
+    """One line naming the track once."""
+    if isinstance(exc, Midi2ImgError):
+        line = " ".join(str(exc).split()) or type(exc).__name__
+    else:  # a bug, not the user's doing: say what it was, and go on with the batch
+        text = " ".join(str(exc).split())
+        line = f"unexpected {type(exc).__name__}{': ' + text if text else ''} (please report it)"
+    return line if source in line else f"{source}: {line}"
+
+
+def failed_result(source: str, exc: BaseException, timings: dict[str, float] | None = None
+                  ) -> TrackResult:
+    """The ``failed`` record of a track that raised ``exc``."""
+    code = exc.exit_code if isinstance(exc, Midi2ImgError) else 1
+    return TrackResult(source, "failed", None, _error_line(source, exc), code, {},
+                       dict(timings or {}))
+
+
+def skipped_result(source: str, out: Path, data: dict[str, Any] | None = None) -> TrackResult:
+    """The ``skipped`` record of a track whose folder is complete and up to date."""
+    summary: dict[str, Any] = {"reason": "complete: same input and options (--resume)"}
+    if data is not None:
+        try:
+            summary.update(_summary(data))
+        except (KeyError, TypeError):
+            pass
+    return TrackResult(source, "skipped", str(out), None, 0, summary, {})
+
+
+@dataclass(frozen=True)
+class PreparedTrack:
+    """A track analysed and waiting for its images and files (:func:`finish_track`).
+
+    Attributes:
+        source: The track as the user named it.
+        out: Its output folder.
+        analysis: The track's analysis.
+        sections: Its sections (empty without ``segments``).
+        segmentation: How it was split (None without ``segments``).
+        input_sha256: sha256 of the input file's bytes.
+        timings_s: Seconds per stage so far.
+    """
+
+    source: str
+    out: Path
+    analysis: Analysis
+    sections: tuple[Section, ...]
+    segmentation: dict[str, Any] | None
+    input_sha256: str
+    timings_s: dict[str, float]
+
+
+def _check_existing(out: Path, options: ConvertOptions, input_sha: str | None
+                    ) -> tuple[str, dict[str, Any] | None]:
+    """The state of ``out`` and whether the run may go on: raises when it may not.
+
+    Raises:
+        OutputError: ``out`` exists and may not be replaced.
+    """
+    if not out.exists():
+        return "missing", None
+    state = output_state(out, input_sha256=input_sha, options_sha=options_sha256(options))
+    if state == "foreign" and out.is_dir() and any(e.is_dir() for e in out.iterdir()):
+        raise OutputError(f"{out} holds folders (other tracks' outputs?); a track's output "
+                          f"folder never does, so it is not replaced, even with --force")
+    if state == "complete" and options.resume:
+        return state, read_output(out)
+    if options.force or (options.resume and state == "stale"):
+        return state, None
+    hint = "pass --force to replace it" if state == "foreign" or options.resume else (
+        "pass --resume to keep it if it is up to date, or --force to replace it")
+    raise OutputError(f"{out} exists; {hint}")
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the numpy BLAS calls inside on one thread.
+
+    A matrix product's last bits depend on how many threads share it (the genre network's
+    probabilities move in the 7th digit between one thread and two), and the runners differ in
+    threads: this process uses the machine's default, a pool worker its share of the cores, a
+    Ray worker one (``OMP_NUM_THREADS=1``). One thread everywhere makes every runner, on every
+    machine with the same CPU kind, write the same ``analysis.json`` bytes; the analysis gains
+    little from BLAS threads anyway (its matrices are small).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a scikit-learn dependency; without it, the default threads
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def prepare_track(track: str | Path, out: Path, context: ConvertContext, *,
+                  progress: ProgressFn | None = None) -> PreparedTrack | TrackResult:
+    """The first half of :func:`convert_one`: check the folder, analyse the track (and its
+    sections). Writes nothing.
+
+    Returns:
+        The analysed track, or its final record: ``skipped`` (``resume`` and an up-to-date
+        folder) or ``failed``.
     """
     opts = context.options
     source = str(track)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        if out.exists() and not opts.force:
-            raise OutputError(f"{out} exists; pass --force to replace it")
-        analysis = analyse_track(track, opts.analysis, progress=progress)
-        timings.update(analysis.timings_s)
-        data = analysis.to_dict()
-        sections: list[Section] = []
-        segmentation = None
-        if opts.segments is not None:
-            t1 = time.perf_counter()
-            dur = max(analysis.features.duration_s, analysis.notes.end_s)
-            bounds, method = section_bounds(analysis.notes,
-                                            tempo_bpm=analysis.features.tempo_bpm,
-                                            duration_s=dur, segments=opts.segments)
-            sections = analyse_sections(analysis, bounds)
-            segmentation = {"requested": opts.segments, "method": method,
-                            "count": len(sections)}
-            timings["sections"] = time.perf_counter() - t1
+        try:
+            input_sha: str | None = file_sha256(track)
+        except OSError:
+            input_sha = None  # the analysis says what is wrong with the file
+        state, data = _check_existing(out, opts, input_sha)
+        if state == "complete" and opts.resume:
+            return skipped_result(source, out, data)
+        with single_threaded_blas():
+            analysis = analyse_track(track, opts.analysis, progress=progress)
+            assert input_sha is not None  # the analysis read the file
+            timings.update(analysis.timings_s)
+            sections: list[Section] = []
+            segmentation = None
+            if opts.segments is not None:
+                t1 = time.perf_counter()
+                dur = max(analysis.features.duration_s, analysis.notes.end_s)
+                bounds, method = section_bounds(analysis.notes,
+                                                tempo_bpm=analysis.features.tempo_bpm,
+                                                duration_s=dur, segments=opts.segments)
+                sections = analyse_sections(analysis, bounds)
+                segmentation = {"requested": opts.segments, "method": method,
+                                "count": len(sections)}
+                timings["sections"] = time.perf_counter() - t1
+    except Exception as exc:  # a bad track is a record, never the end of the batch
+        timings["total"] = time.perf_counter() - t0
+        return failed_result(source, exc, timings)
+    timings["analysis"] = time.perf_counter() - t0
+    return PreparedTrack(source, out, analysis, tuple(sections), segmentation, input_sha,
+                         timings)
+
+
+def finish_track(prepared: PreparedTrack | TrackResult, context: ConvertContext, *,
+                 progress: ProgressFn | None = None) -> TrackResult:
+    """The second half of :func:`convert_one`: draw the images and write the folder (staged,
+    then swapped in whole), with the post-image steps of ``context.options``.
+
+    A :class:`TrackResult` (a track already skipped or failed) passes through unchanged.
+    """
+    if isinstance(prepared, TrackResult):
+        return prepared
+    opts = context.options
+    p = prepared
+    timings = dict(p.timings_s)
+    t0 = time.perf_counter()
+    try:
+        _check_existing(p.out, opts, p.input_sha256)  # it may have appeared meanwhile
         if progress is not None:
             progress("writing outputs", 1.0)
-        t1 = time.perf_counter()
-        with StagedDir(out, force=opts.force) as staging:
-            write_images(analysis, data, staging, out.name, context.images, sections,
-                         segmentation)
-            timings["images"] = time.perf_counter() - t1
-            write_outputs(analysis, staging, out.name, data)
-    except Midi2ImgError as exc:
-        timings["total"] = time.perf_counter() - t0
-        line = " ".join(str(exc).split())
-        if source not in line:  # every error line names its track, once
-            line = f"{source}: {line}"
-        return TrackResult(source, "failed", None, line, exc.exit_code, {}, timings)
-    timings["total"] = time.perf_counter() - t0
-    return TrackResult(source, "ok", str(out), None, 0, _summary(data), timings)
+        data = p.analysis.to_dict()
+        with StagedDir(p.out, force=True) as staging:
+            write_images(p.analysis, data, staging, p.out.name, context.images,
+                         p.sections, p.segmentation)
+            timings["images"] = time.perf_counter() - t0
+            data[PROVENANCE_KEY] = {"input_sha256": p.input_sha256,
+                                    "options_sha256": options_sha256(opts)}
+            write_outputs(p.analysis, staging, p.out.name, data)
+            extras: list[str] = []
+            for name in (n for n in opts.post_steps if n in POST_STEPS):
+                t_step = time.perf_counter()
+                extras += post_step(name)(staging, stem=p.out.name, source=Path(p.source),
+                                          analysis=data)
+                timings[name] = time.perf_counter() - t_step
+    except Exception as exc:  # a bad track is a record, never the end of the batch
+        timings["total"] = timings.get("analysis", 0.0) + time.perf_counter() - t0
+        return failed_result(p.source, exc, timings)
+    steps_s = sum(timings.get(n, 0.0) for n in opts.post_steps)
+    timings["write"] = time.perf_counter() - t0 - timings.get("images", 0.0) - steps_s
+    timings["total"] = timings.get("analysis", 0.0) + time.perf_counter() - t0
+    return TrackResult(p.source, "ok", str(p.out), None, 0, {**_summary(data), "extras": extras},
+                       timings)
+
+
+def convert_one(track: str | Path, out: Path, context: ConvertContext, *,
+                progress: ProgressFn | None = None) -> TrackResult:
+    """Convert one track into the folder ``out`` (named after the track by the runner).
+
+    Args:
+        track: Audio or MIDI file, as the user named it.
+        out: The track's output folder; replaced only with ``force``, or with ``resume`` when
+            it is a midi2img output made from another input or other options.
+        context: The run's options and loaded models.
+        progress: Receives ``(stage, fraction done)`` for this track.
+
+    Returns:
+        What happened; a bad track is a ``failed`` result with its error line, never an
+        exception; with ``resume``, an up-to-date folder is a ``skipped`` one.
+    """
+    return finish_track(prepare_track(track, out, context, progress=progress), context,
+                        progress=progress)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from midi2img.config import quiet_libraries
+from midi2img.config import cpu_threads, quiet_libraries
 from midi2img.constants import (
     BP_AUDIO_N_SAMPLES,
     BP_FFT_HOP,
@@ -133,6 +133,10 @@ class _OnnxBackend:
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # a batch worker's share of the cores (its own threads otherwise oversubscribe them)
+        if threads := cpu_threads():
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), sess_options=opts,
                                              providers=["CPUExecutionProvider"])
 

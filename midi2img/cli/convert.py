@@ -1,5 +1,7 @@
-"""``convert``: the batch command. It plans the jobs, builds the run's context (models loaded
-once), hands both to a runner, and prints what the runner reports."""
+"""``convert``: the batch command. It gathers the tracks (files, folders, globs, manifests),
+plans their output folders, builds the run's context, hands the jobs to a runner (sequential,
+a local process pool, or Ray), and prints what the runner reports; the run record
+``OUT/run.jsonl`` is written by :func:`midi2img.batch.run_batch`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import typer
 from midi2img.cli.options import (
     ForceOpt,
     ImageMode,
+    JsonOpt,
     QuietOpt,
     StyleOpt,
     choice_value,
@@ -31,18 +34,45 @@ def _line(result: Any) -> str:
     if s.get("renderer"):
         extra = f", {Path(result.output).name}.png"
         if s.get("sections"):
-            extra += f" + {s['sections']} sections, storyboard.png"
+            n = s["sections"]
+            extra += f" + {n} section{'' if n == 1 else 's'}, storyboard.png"
         if s["renderer"] != "stable-diffusion":
             extra += " (abstract, offline)"
+    for name in s.get("extras") or []:
+        extra += f", {name}"
     return (f"{result.output}/: {s['key']}, {s['tempo_bpm']:.0f} BPM, {s['keywords']} keywords "
             f"-> {Path(result.output) / 'prompt.txt'}{extra}")
 
 
 @with_transcription_options
 def convert(
-    tracks: Annotated[list[Path], typer.Argument(help="Audio or MIDI files.")],
-    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Output folder; each track gets "
-                                          "OUT/<stem>/.")] = Path("out"),
+    tracks: Annotated[list[str] | None, typer.Argument(
+        help="Audio or MIDI files, folders (searched recursively for audio and MIDI files by "
+        "extension; hidden files skipped) or glob patterns ('music/**/*.flac').",
+        show_default=False)] = None,
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Output folder: OUT/<stem>/ for "
+                                          "a file named here; for a folder, glob or list, the "
+                                          "track's path under it without the extension.")]
+    = Path("out"),
+    from_list: Annotated[list[Path] | None, typer.Option(
+        "--from-list", help="A manifest: one path per line, or a CSV file with a 'path' "
+        "column; relative paths are read from the manifest's folder. Repeatable.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip tracks whose output folder is complete and made from the same "
+        "input and options; redo the others (a changed input or option included).")] = False,
+    jobs: Annotated[str | None, typer.Option(
+        "--jobs", "-j", help="Tracks converted in parallel: a number, or 'auto' (one per "
+        "core). Default 1 (with --engine ray: as many as the cluster has CPUs).",
+        show_default=False)] = None,
+    engine: Annotated[Literal["local", "ray"], typer.Option(
+        "--engine", help="local: this machine (--jobs worker processes); ray: a Ray cluster "
+        "(pip install 'midi2img[ray]').")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="With --engine ray: the cluster to join ('auto', HOST:PORT or "
+        "ray://HOST:PORT); default $RAY_ADDRESS, else a new local instance.")] = None,
+    gpus_per_renderer: Annotated[float, typer.Option(
+        "--gpus-per-renderer", help="With --engine ray: GPUs each diffusion pipeline holds "
+        "(0.5 puts two on a GPU).")] = 1.0,
     force: ForceOpt = False,
     style: StyleOpt = None,
     image: Annotated[ImageMode, typer.Option(  # type: ignore[valid-type]
@@ -86,52 +116,110 @@ def convert(
         "--segments", help="Storyboard: 'auto' (sections found from changes in harmony, "
         "rhythm, register and loudness) or N equal sections (2..32); one image per section "
         "plus storyboard.png.")] = None,
+    report: Annotated[bool, typer.Option(
+        "--report", help="Also write report.html into each track folder (the self-contained "
+        "page of what was heard) and OUT/index.html for the batch.")] = False,
+    video: Annotated[bool, typer.Option(
+        "--video", help="Also write <stem>.mp4: the track's audio over its section images, "
+        "cross-faded at the boundaries, 1280x720 at 24 fps (midi2img video makes others).")]
+    = False,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
     transcription: Any,
 ) -> None:
-    """Analyse tracks and write <stem>.mid, analysis.json, prompt.txt and <stem>.png for each."""
+    """Analyse tracks and write <stem>.mid, analysis.json, prompt.txt and <stem>.png for each;
+    record the batch in OUT/run.jsonl."""
+    import json
+
     from midi2img.analysis import AnalysisOptions
+    from midi2img.batch import collect_inputs, plan_batch, run_batch
     from midi2img.convert import ConvertContext, ConvertOptions, parse_segments
-    from midi2img.render import ImageMaker, RenderOptions
-    from midi2img.runners import create_runner, plan_jobs
+    from midi2img.errors import InputError
+    from midi2img.render import RenderOptions
+    from midi2img.runners import create_runner
+    from midi2img.runners.pool import parse_jobs
 
     named = model or os.environ.get("MIDI2IMG_MODEL") or None
-    options = ConvertOptions(AnalysisOptions(transcription, style=choice_value(style)),
-                             segments=parse_segments(segments), force=force)
     render_opts = RenderOptions(model=named or DEFAULT_MODEL, model_named=named is not None,
                                 steps=steps, guidance=guidance, width=width, height=height,
                                 scheduler=scheduler, seed=seed, device=device,
                                 attention_slicing=attention_slicing, cpu_offload=cpu_offload,
                                 safety_checker=not no_safety_checker)
+    if video and str(choice_value(image)) == "none":
+        raise InputError("--video shows the track's images: it cannot go with --image none")
+    steps_on = tuple(name for name, on in (("report", report), ("video", video)) if on)
+    options = ConvertOptions(AnalysisOptions(transcription, style=choice_value(style)),
+                             segments=parse_segments(segments), force=force, resume=resume,
+                             image=str(choice_value(image)), render=render_opts,
+                             post_steps=steps_on)
     warn = lambda msg: typer.echo(msg, err=True)  # noqa: E731
-    maker = ImageMaker(str(choice_value(image)), render_opts, warn=warn)
-    maker.prepare()  # the pipeline is loaded once here and reused for every track
-    context = ConvertContext(options, maker, warn)
-    jobs = plan_jobs(tracks, out_dir)
-    with StageBar(f"converting {len(jobs)} track(s)", quiet=quiet, total=len(jobs)) as bar:
-        done = 0
+    n = parse_jobs(jobs)
+    if engine == "ray":
+        name, settings = "ray", {"address": ray_address, "gpus_per_renderer": gpus_per_renderer,
+                                 "workers": n if jobs is not None else None}
+    else:
+        name, settings = ("pool", {"workers": n}) if n > 1 else ("sequential", {})
+    runner = create_runner(name, **settings)
+    plan = plan_batch(collect_inputs(tracks or [], from_list or [], out_dir=out_dir,
+                                     warn=warn), out_dir)
+    # In this process only for the sequential runner: the pool and Ray load the image pipeline
+    # in their own workers. Loaded before anything is written, so a model that cannot load
+    # stops the run at once (exit 3) with no output folder made.
+    context = ConvertContext.create(options, warn, images=name == "sequential")
+    if name == "sequential" and plan.jobs:
+        context.prepare()
+    state: dict[str, Any] = {"bar": None, "done": 0, "total": 0, "fractions": {}}
 
-        def on_result(job: Any, result: Any) -> None:
-            nonlocal done
-            done += 1
-            bar("", 0.0, done=done)
-            if result.status == "ok":
-                typer.echo(_line(result))
+    def on_start(todo: int) -> None:
+        state["total"] = todo
+        if todo:
+            state["bar"] = StageBar(f"converting {todo} track(s)", quiet=quiet,
+                                    total=todo).__enter__()
 
-        def on_progress(job: Any, stage: str, fraction: float) -> None:
-            bar(stage, fraction, done=done,
-                label=f"[{job.index + 1}/{len(jobs)}] {job.track.name}")
+    def on_progress(job: Any, stage: str, fraction: float) -> None:
+        bar = state["bar"]
+        if bar is None:
+            return
+        state["fractions"][job.index] = fraction
+        running = [i for i, f in state["fractions"].items() if f < 1.0]
+        label = (f"[{state['done'] + 1}/{state['total']}] {job.track.name}"
+                 if len(running) <= 1 else f"{state['done']}/{state['total']} done, "
+                 f"{len(running)} running")
+        bar(stage if len(running) <= 1 else "", sum(state["fractions"].values()),
+            done=state["done"], label=label)
 
-        results = create_runner("sequential").run(jobs, context, on_result=on_result,
-                                                  on_progress=on_progress)
-    failures = [r for r in results if r.status == "failed"]
+    def on_result(job: Any, result: Any) -> None:
+        if state["bar"] is not None and job is not None and result.status != "skipped":
+            state["fractions"].pop(job.index, None)
+            state["done"] += 1
+            state["bar"]("", sum(state["fractions"].values()), done=state["done"])
+        if result.status == "ok" and not json_out:
+            typer.echo(_line(result))
+
+    try:
+        summary = run_batch(plan, context, runner, engine=name,
+                            workers=0 if name == "ray" else n, on_result=on_result,
+                            on_progress=on_progress, on_start=on_start)
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+    for note in summary.notes:
+        warn(f"note: {note}")
+    if json_out:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        if summary.results and summary.count("skipped") == len(summary.results):
+            typer.echo(f"nothing to do: all {len(summary.results)} track(s) in {out_dir} are "
+                       f"complete and up to date (--resume)")
+        typer.echo(summary.table())
+    failures = summary.failures
     if failures:
-        typer.echo(f"error: {len(failures)} of {len(results)} track(s) failed:", err=True)
+        typer.echo(f"error: {len(failures)} of {len(summary.results)} track(s) failed:",
+                   err=True)
         for r in failures:
             typer.echo(f"  {r.error}", err=True)
-        codes = {r.exit_code for r in failures}
-        raise typer.Exit(codes.pop() if len(codes) == 1 else 1)
+        raise typer.Exit(summary.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,10 +1,17 @@
 """Runners: run the unit of work (:func:`midi2img.convert.convert_one`) over many tracks.
 
 As madmom's ``process_batch`` runs any processor over many files, a runner takes the jobs of a
-batch (:func:`plan_jobs`: each track with its output folder) and the run's
-:class:`~midi2img.convert.ConvertContext`, calls ``convert_one`` for each job, and reports each
-:class:`~midi2img.convert.TrackResult` as it finishes; it prints nothing. A runner is one module
-with one class that follows :class:`Runner`, and one line in :data:`RUNNERS`.
+batch (:func:`plan_jobs`, or :func:`midi2img.batch.plan_batch`: each track with its output
+folder) and the run's :class:`~midi2img.convert.ConvertContext`, calls the unit for each job,
+and reports each :class:`~midi2img.convert.TrackResult` as it finishes; it prints nothing. A
+runner is one module with one class that follows :class:`Runner`, and one line in
+:data:`RUNNERS`:
+
+* ``sequential`` - one track after another in this process (``--jobs 1``);
+* ``pool`` - a pool of worker processes on this machine (``--jobs N``), and one process per GPU
+  (or one on a CPU-only machine) holding the diffusion pipeline;
+* ``ray`` - Ray tasks on a cluster and a pool of GPU actors for the pipeline (``--engine ray``,
+  the optional extra ``midi2img[ray]``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from midi2img.errors import InputError
 
@@ -48,11 +55,13 @@ class Runner(Protocol):
 #: The runners, by name: ``"module:Class"``, imported only when chosen.
 RUNNERS: dict[str, str] = {
     "sequential": "midi2img.runners.sequential:SequentialRunner",
+    "pool": "midi2img.runners.pool:PoolRunner",
+    "ray": "midi2img.runners.ray_runner:RayRunner",
 }
 
 
-def create_runner(name: str) -> Runner:
-    """Instantiate a registered runner.
+def create_runner(name: str, **settings: Any) -> Runner:
+    """Instantiate a registered runner with its settings (``workers=``, ``address=``, ...).
 
     Raises:
         InputError: no runner has that name.
@@ -60,19 +69,20 @@ def create_runner(name: str) -> Runner:
     if name not in RUNNERS:
         raise InputError(f"unknown runner {name!r}; choose one of: {', '.join(RUNNERS)}")
     module, cls_name = RUNNERS[name].split(":")
-    runner: Runner = getattr(importlib.import_module(module), cls_name)()
+    runner: Runner = getattr(importlib.import_module(module), cls_name)(**settings)
     return runner
 
 
-def plan_jobs(tracks: Sequence[Path], out_dir: Path) -> list[Job]:
-    """Each track with its output folder ``OUT/<stem>``, made unique within the batch."""
-    taken: set[str] = set()
-    jobs = []
-    for i, track in enumerate(tracks):
-        stem = Path(track).stem or "track"
-        name, n = stem, 2
-        while name in taken:
-            name, n = f"{stem}-{n}", n + 1
-        taken.add(name)
-        jobs.append(Job(i, Path(track), out_dir / name))
-    return jobs
+def plan_jobs(tracks: Sequence[str | Path], out_dir: Path) -> list[Job]:
+    """Each track with its output folder ``OUT/<stem>`` (a pure function of its name).
+
+    Raises:
+        InputError: two tracks would share a folder (``a/demo.wav`` and ``b/demo.wav``):
+            :func:`midi2img.batch.plan_batch` reports such tracks as failed instead.
+    """
+    from midi2img.batch import BatchInput, output_rel, plan_batch
+
+    plan = plan_batch([BatchInput(str(t), output_rel(t), "file") for t in tracks], out_dir)
+    if plan.rejected:
+        raise InputError(plan.rejected[0][2])
+    return list(plan.jobs)

@@ -1,9 +1,9 @@
-"""The sequential runner: one track after another, in this process."""
+"""The sequential runner: one track after another, in this process (``--jobs 1``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from midi2img.runners import Job, JobProgress, OnResult
 
@@ -12,13 +12,24 @@ if TYPE_CHECKING:
 
 
 class SequentialRunner:
-    """Runs the jobs in order in this process; models stay loaded between tracks."""
+    """Runs the jobs in order in this process; models (and the image pipeline) stay loaded
+    between tracks."""
+
+    workers = 1
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings  # no settings of its own; accepts the others' (workers=1)
 
     def run(self, jobs: Sequence[Job], context: ConvertContext, *, on_result: OnResult,
             on_progress: JobProgress | None = None) -> list[TrackResult]:
-        """Convert each job's track; report each result as it finishes."""
+        """Convert each job's track; report each result as it finishes.
+
+        Raises:
+            ModelError: the image backend cannot be loaded and may not fall back.
+        """
         from midi2img.convert import convert_one
 
+        context.prepare()  # the pipeline is loaded once here and reused for every track
         results = []
         for job in jobs:
             def progress(stage: str, fraction: float, job: Job = job) -> None:
