@@ -928,6 +928,8 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
         from midi2img.notes import read_midi
 
         mid = folder_p / f"{folder_p.name}.mid"
+        if not mid.is_file():  # a staged folder (convert --video) has another name
+            mid = next(iter(sorted(folder_p.glob("*.mid"))), mid)
         notes = read_midi(mid)
         beats = [float(b) for b in beat_grid(notes, tempo_bpm=float(data["tempo_bpm"]),
                                              duration_s=float(data["duration_s"]))]
@@ -943,6 +945,14 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
             sections[-1] = VideoSection(last.start_s, duration, last.image)
         return make_video(source, sections, target, options=opts, beats_s=beats,
                           frames_between=between, force=force, progress=progress)
+
+
+def video_step(folder: Path, *, stem: str, source: Path, analysis: dict[str, Any]) -> list[str]:
+    """``convert --video``: ``<stem>.mp4`` in the track's staged folder, with the default
+    :class:`VideoOptions` (``midi2img video`` makes others from the finished folder)."""
+    audio = None if analysis.get("input_kind") == "midi" else source
+    info = track_video(folder, audio=audio, out=Path(folder) / f"{stem}.mp4", force=True)
+    return [info.path.name]
 
 
 def _track_audio(data: dict[str, Any], folder: Path, audio: str | Path | None,

@@ -69,3 +69,38 @@ def test_video_errors_are_one_line(converted: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["video", str(converted), "-o", str(tmp_path / "m.mp4"), "--morph",
                             "8"])
     assert r.exit_code == 2 and "Stable Diffusion" in r.stderr
+
+
+def test_convert_report_and_video_in_one_run(tmp_path: Path) -> None:
+    """``convert --report --video``: each track folder gets report.html and <stem>.mp4 as long
+    as its audio, the batch gets index.html listing the bad file's error, and ``--resume``
+    keeps them; ``--video`` without images is refused before anything is written."""
+    progression_midi(bars=4).write(str(tmp_path / "a.mid"))
+    (tmp_path / "bad.mid").write_bytes(b"not a midi file")
+    out = tmp_path / "out"
+    args = ["convert", str(tmp_path / "a.mid"), str(tmp_path / "bad.mid"), "-o", str(out),
+            "--image", "abstract", "--width", "64", "--height", "64", "--segments", "2",
+            "--report", "--video", "--quiet"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output  # the bad file fails; the good one is complete
+    folder = out / "a"
+    page = (folder / "report.html").read_text()
+    assert page.lower().startswith("<!doctype html>") and "<h1>a</h1>" in page  # stem, not staging
+    data = json.loads((folder / "analysis.json").read_text())
+    # the video follows its audio: the MIDI's rendering, which rings on after the last note
+    streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                              "stream=codec_type,duration", "-of", "csv=p=0",
+                              str(folder / "a.mp4")], capture_output=True, text=True,
+                             check=True).stdout.split()
+    lengths = {kind: float(d) for d, kind in (s.split(",")[::-1] for s in streams)}
+    assert abs(lengths["video"] - lengths["audio"]) < 0.1
+    assert data["duration_s"] <= lengths["audio"] < data["duration_s"] + 4
+    index = (out / "index.html").read_text()
+    assert "a/report.html" in index and "bad.mid" in index and "failed" in index
+    assert not (out / "bad").exists()
+    before = (folder / "a.mp4").stat().st_mtime_ns
+    r = runner.invoke(app, [*args, "--resume"])
+    assert "skipped" in r.output and (folder / "a.mp4").stat().st_mtime_ns == before
+    r = runner.invoke(app, ["convert", str(tmp_path / "a.mid"), "-o", str(tmp_path / "o2"),
+                            "--image", "none", "--video"])
+    assert r.exit_code == 2 and "--image none" in r.stderr and not (tmp_path / "o2").exists()

@@ -1049,7 +1049,13 @@ def _inside(folder: Path, name: str) -> Path | None:
     return p if p.is_relative_to(folder.resolve()) else None
 
 
-def write_report(track_folder: str | Path, *, out: str | Path | None = None) -> Path:
+def report_step(folder: Path, *, stem: str, source: Path, analysis: dict[str, Any]) -> list[str]:
+    """``convert --report``: ``report.html`` in the track's staged folder."""
+    return [write_report(folder, title=stem).name]
+
+
+def write_report(track_folder: str | Path, *, out: str | Path | None = None,
+                 title: str | None = None) -> Path:
     """Write the HTML report of a track's output folder.
 
     Reads ``analysis.json``, the transcription ``<folder name>.mid`` (or the folder's only
@@ -1059,6 +1065,7 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None) -> 
     Args:
         track_folder: A folder written by ``midi2img convert`` (``OUT/<stem>/``).
         out: Where to write; default ``track_folder/report.html``.
+        title: The page title; default the folder's name.
 
     Returns:
         The path written.
@@ -1096,5 +1103,5 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None) -> 
         except Midi2ImgError:
             continue  # shown as "not available" on the page
     page = render_report(analysis, notes=notes, images=images, notes_reason=notes_reason,
-                         title=folder.name)
+                         title=title or folder.name)
     return atomic_write_text(Path(out) if out is not None else folder / REPORT_NAME, page)

@@ -258,6 +258,11 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
             f"</div><script>{_SCRIPT}</script></body></html>\n")
 
 
+def index_step(out_dir: Path, records: list[dict[str, Any]]) -> Path:
+    """``convert --report`` on a batch: ``OUT/index.html`` from the run record."""
+    return write_index(out_dir, records)
+
+
 def write_index(out_dir: str | Path, records: Sequence[Mapping[str, Any]], *,
                 title: str | None = None) -> Path:
     """Write ``out_dir/index.html`` for a batch.
