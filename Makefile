@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn screenshot clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn screenshot bench-story clean
 
 install: $(STAMP)
 
@@ -51,6 +51,10 @@ demo: install
 
 bench: install
 	$(PY) bench/bench.py --out bench/RESULTS.md
+
+# every real prompt checked for mood words from opposite quadrants (about 20 min)
+bench-story: install
+	$(PY) bench/bench_story.py --out bench/story.md
 
 tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md

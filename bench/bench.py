@@ -15,6 +15,7 @@ Measures, on this machine:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -60,19 +61,64 @@ def _midi2img() -> str:
     return exe
 
 
-def stage_table(paths: list[Path]) -> list[str]:
+#: Stage-time columns (seconds); ``affect`` includes the audio affect features of the pass.
+STAGES = ["transcribe", "tempo", "tags", "genre", "features", "affect", "keywords_prompt",
+          "total"]
+
+
+def stage_table(paths: list[Path]) -> tuple[list[str], dict[str, float]]:
+    """Warm stage times per recording, and the tagger's and the affect stage's seconds per 30 s
+    of audio over all of them."""
     from midi2img.analysis import analyse_track
 
     analyse_track(paths[0])  # load the model and warm caches: stage times are warm times
-    stages = ["transcribe", "tempo", "genre", "features", "affect", "keywords_prompt", "total"]
-    lines = ["| recording | length (s) | " + " | ".join(stages) + " |",
-             "|---|---|" + "---|" * len(stages)]
+    lines = ["| recording | length (s) | " + " | ".join(STAGES) + " |",
+             "|---|---|" + "---|" * len(STAGES)]
+    total_s = tags_s = affect_s = 0.0
     for p in paths:
         a = analyse_track(p)
         t = a.timings_s
+        total_s += a.features.duration_s
+        tags_s += t.get("tags", 0.0)
+        affect_s += t.get("affect", 0.0) + t.get("affect_features", 0.0)
         lines.append(f"| {p.name[:48]} | {a.features.duration_s:.1f} | "
-                     + " | ".join(f"{t[s]:.2f}" if s in t else "-" for s in stages) + " |")
-    return lines
+                     + " | ".join(f"{t[s]:.2f}" if s in t else "-" for s in STAGES) + " |")
+    per30 = {"tags": 30.0 * tags_s / total_s, "affect": 30.0 * affect_s / total_s}
+    return lines, per30
+
+
+def report_times(paths: list[Path], work: Path) -> tuple[list[str], float]:
+    """Convert each recording (abstract images, auto sections) and time its HTML report."""
+    from midi2img.report import write_report
+
+    out = work / "reports"
+    lines = ["| recording | sections | report (s) | size (KB) |", "|---|---|---|---|"]
+    worst = 0.0
+    for p in paths:
+        subprocess.run([_midi2img(), "convert", str(p), "-o", str(out), "--image", "abstract",
+                        "--segments", "auto", "--force", "-q"], capture_output=True, env=ENV,
+                       check=True)
+        folder = out / p.stem
+        write_report(folder)  # warm: the first call imports Pillow and the MIDI reader
+        t0 = time.perf_counter()
+        html = write_report(folder)
+        dt = time.perf_counter() - t0
+        worst = max(worst, dt)
+        sections = len(json.loads((folder / "analysis.json").read_text()).get("sections", []))
+        lines.append(f"| {p.name[:48]} | {sections} | {dt:.2f} | "
+                     f"{html.stat().st_size / 1024:.0f} |")
+    return lines, worst
+
+
+def _sub_bench(script: str, *args: str) -> list[str]:
+    """Run a sibling benchmark script; its Markdown (stdout) without a top heading."""
+    if not (HERE / script).exists():
+        return []
+    r = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True,
+                       text=True, env=ENV, check=False)
+    if r.returncode != 0:
+        return [f"{script} failed: {r.stderr.strip()[-300:]}"]
+    return [ln for ln in r.stdout.strip().splitlines() if not ln.startswith("# ")]
 
 
 def cold_compare(clip: Path, runs: int) -> tuple[list[str], dict[str, float]]:
@@ -140,7 +186,9 @@ def main() -> None:
     real = sorted((data_dir() / "audio").glob("*.ogg"))
 
     print("stage times ...", flush=True)
-    stages = stage_table([clip, *real])
+    stages, per30 = stage_table([clip, *real])
+    print("reports ...", flush=True)
+    report_lines, report_worst = report_times(real, work)
     print("cold CLI runs ...", flush=True)
     cold_lines, cold = cold_compare(clip, args.runs)
     help_s = statistics.median(_wall([_midi2img(), "--help"]) for _ in range(5))
@@ -148,14 +196,12 @@ def main() -> None:
     long_path = long_input(args.long_minutes, work)
     long_s, long_mib = _peak_rss_mib([_midi2img(), "keywords", str(long_path), "--json"])
 
-    render_lines: list[str] = []
-    if (HERE / "bench_render.py").exists():
-        print("rendering ...", flush=True)
-        r = subprocess.run([sys.executable, str(HERE / "bench_render.py")], capture_output=True,
-                           text=True, env=ENV, check=False)
-        render_lines = [ln for ln in r.stdout.strip().splitlines()
-                        if not ln.startswith("## ")] if r.returncode == 0 else [
-            f"bench_render.py failed: {r.stderr.strip()[-300:]}"]
+    print("rendering ...", flush=True)
+    render_lines = [ln for ln in _sub_bench("bench_render.py") if not ln.startswith("## ")]
+    print("video ...", flush=True)
+    video_lines = _sub_bench("bench_video.py")
+    print("batch ...", flush=True)
+    batch_lines = _sub_bench("bench_batch.py")
 
     verdict = ("no slower" if "bp_s" in cold and cold["ours_s"] <= cold["bp_s"] else
                "SLOWER" if "bp_s" in cold else "n/a (basic-pitch CLI not found)")
@@ -176,6 +222,12 @@ def main() -> None:
         f"{'ok' if help_s < 0.5 else 'MISSED'} |",
         f"| peak memory on a {args.long_minutes:g}-minute input under 1.5 GB | "
         f"{long_mib:.0f} MiB ({long_s:.1f} s wall) | {'ok' if long_mib < 1536 else 'MISSED'} |",
+        f"| the taggers (MSD + MTT, front end included) <= 0.5 s per 30 s of audio | "
+        f"{per30['tags']:.2f} s | {'ok' if per30['tags'] <= 0.5 else 'MISSED'} |",
+        f"| the affect stage <= 0.3 s per 30 s of audio beyond the tagger | "
+        f"{per30['affect']:.2f} s | {'ok' if per30['affect'] <= 0.3 else 'MISSED'} |",
+        f"| an HTML report adds <= 1 s per track | {report_worst:.2f} s (slowest of the "
+        f"recordings) | {'ok' if report_worst <= 1.0 else 'MISSED'} |",
         "",
         "## Cold start on a 30 s clip (fresh process each run, median of "
         f"{args.runs}, interleaved)",
@@ -191,9 +243,18 @@ def main() -> None:
         "GTZAN features of every 30 s window and the network.",
         "",
         *stages,
+        "",
+        "## HTML reports (warm; the real recordings converted with abstract images and auto "
+        "sections)",
+        "",
+        *report_lines,
     ]
     if render_lines:
         lines += ["", "## Image rendering (CPU)", "", *render_lines]
+    if video_lines:
+        lines += ["", "## Music videos", "", *video_lines]
+    if batch_lines:
+        lines += ["", "## Batches", "", *batch_lines]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
