@@ -199,9 +199,9 @@ def main() -> None:
     print("rendering ...", flush=True)
     render_lines = [ln for ln in _sub_bench("bench_render.py") if not ln.startswith("## ")]
     print("video ...", flush=True)
-    video_lines = _sub_bench("bench_video.py")
+    video_lines = [ln for ln in _sub_bench("bench_video.py") if not ln.startswith("## ")]
     print("batch ...", flush=True)
-    batch_lines = _sub_bench("bench_batch.py")
+    batch_lines = [ln for ln in _sub_bench("bench_batch.py") if not ln.startswith("## ")]
 
     verdict = ("no slower" if "bp_s" in cold and cold["ours_s"] <= cold["bp_s"] else
                "SLOWER" if "bp_s" in cold else "n/a (basic-pitch CLI not found)")

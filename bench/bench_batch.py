@@ -266,7 +266,7 @@ def main() -> None:
                 print(f"{image:9} {engine:6} x{row['x_batch']:.1f} (end to end "
                       f"x{row['x_end']:.1f}), {row['wall_s']:.1f} s, CPU/clip "
                       f"{row['cpu_per_clip_s']:.2f} s, load {row['load']:.1f} / "
-                      f"{row['load_during']:.1f}", flush=True)
+                      f"{row['load_during']:.1f}", file=sys.stderr, flush=True)
                 rows.append(row)
     text = report(rows, args.clips, audio_s, cores)
     if args.out:
