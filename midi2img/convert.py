@@ -33,7 +33,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +51,7 @@ from midi2img.analysis import (
 from midi2img.errors import InputError, Midi2ImgError, OutputError
 from midi2img.features.structure import MAX_SECTIONS, section_bounds
 from midi2img.io import StagedDir, atomic_write_bytes, atomic_write_text, midi_bytes
+from midi2img.registry import load_entry
 from midi2img.render.base import RenderOptions
 
 if TYPE_CHECKING:
@@ -96,11 +96,10 @@ BATCH_STEPS: dict[str, str] = {"report": "midi2img.report.index:index_step"}
 
 
 def _step(registry: dict[str, str], name: str) -> Any:
-    if name not in POST_STEPS and name not in BATCH_STEPS:
+    if name not in registry:
         raise InputError(f"unknown output step {name!r}; choose from: "
                          f"{', '.join(sorted({*POST_STEPS, *BATCH_STEPS})) or 'none'}")
-    module, fn = registry[name].split(":")
-    return getattr(importlib.import_module(module), fn)
+    return load_entry(registry[name])
 
 
 def post_step(name: str) -> PostStep:

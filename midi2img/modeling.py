@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 from midi2img.constants import SPLITS
 from midi2img.errors import ModelError
+from midi2img.registry import load_entry
 
 
 def check_split(split: str) -> str:
@@ -147,6 +147,40 @@ SHIPPED: dict[str, ShippedModel] = {
 }
 
 
+def read_weights_and_card(folder: str | Path | Traversable, weights_file: str, card_file: str,
+                          *, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arrays of a model folder's weights file and its JSON card (``{}`` when it has none).
+
+    Raises:
+        ModelError: the weights file is missing, or either file cannot be read.
+    """
+    from midi2img.io import read_npz
+
+    base = Path(folder) if isinstance(folder, str) else folder
+    wfile, cfile = base / weights_file, base / card_file
+    if not wfile.is_file():
+        raise ModelError(f"no {what} at {base} ({weights_file} missing)")
+    try:
+        arrays = read_npz(wfile)
+        card = json.loads(cfile.read_text()) if cfile.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the {what} from {base}: {exc}") from exc
+    return arrays, card
+
+
+def read_model_split(folder: Path | Traversable, split_file: str, *, what: str
+                     ) -> dict[str, str]:
+    """The split (clip id -> split name) a model was trained with, saved beside its weights.
+
+    Raises:
+        ModelError: the model folder has no split file (``what`` says whose split it is).
+    """
+    path = folder / split_file
+    if not path.is_file():
+        raise ModelError(f"{path} missing: {what} is unknown")
+    return dict(json.loads(path.read_text()))
+
+
 def _spec(name: str) -> ShippedModel:
     if name not in SHIPPED:
         raise ModelError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED)}")
@@ -156,8 +190,7 @@ def _spec(name: str) -> ShippedModel:
 def _loader(spec: ShippedModel) -> Any:
     if spec.loader is None:
         raise ModelError(f"the {spec.name} model has its own loader")
-    module, cls_name = spec.loader.split(":")
-    return getattr(importlib.import_module(module), cls_name)
+    return load_entry(spec.loader)
 
 
 def load_model(name: str, folder: str | Path | None = None) -> Any:

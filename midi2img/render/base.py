@@ -11,13 +11,13 @@ policies ``auto`` (Stable Diffusion, else the abstract renderer) and ``none``.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from midi2img.errors import InputError
+from midi2img.registry import load_entry
 
 #: Default model: SD-Turbo (SD 2.1 distilled by adversarial diffusion distillation). It makes a
 #: 512x512 image in a single step without classifier-free guidance, so a picture takes seconds on
@@ -194,9 +194,7 @@ def create_backend(name: str, options: RenderOptions) -> ImageBackend:
     if name not in BACKENDS:
         raise InputError(f"unknown image backend {name!r}; choose one of: "
                          f"{', '.join(BACKENDS)}")
-    module, cls_name = BACKENDS[name].split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
-    backend: ImageBackend = cls(options)
+    backend: ImageBackend = load_entry(BACKENDS[name])(options)
     return backend
 
 

@@ -16,13 +16,13 @@ runner is one module with one class that follows :class:`Runner`, and one line i
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from midi2img.errors import InputError
+from midi2img.registry import load_entry
 
 if TYPE_CHECKING:
     from midi2img.convert import ConvertContext, TrackResult
@@ -68,8 +68,7 @@ def create_runner(name: str, **settings: Any) -> Runner:
     """
     if name not in RUNNERS:
         raise InputError(f"unknown runner {name!r}; choose one of: {', '.join(RUNNERS)}")
-    module, cls_name = RUNNERS[name].split(":")
-    runner: Runner = getattr(importlib.import_module(module), cls_name)(**settings)
+    runner: Runner = load_entry(RUNNERS[name])(**settings)
     return runner
 
 
