@@ -143,11 +143,12 @@ class GenreMLP:
         Raises:
             ModelError: files missing or inconsistent.
         """
+        from midi2img.io import read_npz
+
         base = folder if isinstance(folder, Traversable) else Path(folder)
         try:
             meta = json.loads((base / META_FILE).read_text())
-            with (base / WEIGHTS_FILE).open("rb") as fh, np.load(fh, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+            arrays = read_npz(base / WEIGHTS_FILE)
         except FileNotFoundError as exc:
             raise ModelError(f"genre model: {exc.filename or exc} not found in {base}") from None
         except (OSError, ValueError, KeyError) as exc:

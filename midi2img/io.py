@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import tempfile
+from importlib.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,14 @@ def npz_bytes(arrays: dict[str, np.ndarray], *, compress: bool = True) -> bytes:
             np.lib.format.write_array(member, np.asanyarray(arrays[name]), allow_pickle=False)
             zf.writestr(info, member.getvalue())
     return buf.getvalue()
+
+
+def read_npz(path: str | Path | Traversable) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file or package resource (as :func:`npz_bytes` writes them),
+    read with ``allow_pickle=False``: nothing is unpickled."""
+    source = Path(path) if isinstance(path, str) else path
+    with source.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None) -> bytes:

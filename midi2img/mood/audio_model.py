@@ -93,18 +93,10 @@ class AudioAffectModel:
         Raises:
             ModelError: the files are missing or malformed.
         """
-        import json
+        from midi2img.modeling import read_weights_and_card
 
-        folder = Path(folder) if isinstance(folder, str) else folder
-        wfile, cfile = folder / WEIGHTS_FILE, folder / CARD_FILE
-        if not wfile.is_file():
-            raise ModelError(f"no audio affect model at {folder} ({WEIGHTS_FILE} missing)")
-        try:
-            with wfile.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            card = json.loads(cfile.read_text()) if cfile.is_file() else {}
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load the audio affect model from {folder}: {exc}") from exc
+        arrays, card = read_weights_and_card(folder, WEIGHTS_FILE, CARD_FILE,
+                                             what="audio affect model")
         return cls(arrays, card)
 
     def save(self, folder: Path) -> None:

@@ -179,18 +179,12 @@ class MoodModel:
         Raises:
             ModelError: the files are missing or malformed.
         """
-        import json
+        from midi2img.modeling import read_weights_and_card
 
-        folder = Path(folder) if isinstance(folder, str) else folder
-        wfile, cfile = folder / WEIGHTS_FILE, folder / CARD_FILE
-        if not wfile.is_file():
-            raise ModelError(f"no mood model at {folder} ({WEIGHTS_FILE} missing)")
+        arrays, card = read_weights_and_card(folder, WEIGHTS_FILE, CARD_FILE, what="mood model")
         try:
-            with wfile.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            card = json.loads(cfile.read_text()) if cfile.is_file() else {}
             return cls(arrays, card)
-        except (OSError, ValueError, KeyError) as exc:
+        except (ValueError, KeyError) as exc:
             raise ModelError(f"cannot load the mood model from {folder}: {exc}") from exc
 
     def save(self, folder: Path) -> None:

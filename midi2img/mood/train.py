@@ -289,12 +289,9 @@ def load_vgmidi_split(folder: Any) -> dict[str, str]:
     Raises:
         ModelError: the model folder has no split file.
     """
-    from midi2img.errors import ModelError
+    from midi2img.modeling import read_model_split
 
-    path = folder / SPLIT_FILE
-    if not path.is_file():
-        raise ModelError(f"{path} missing: the model's VGMIDI split is unknown")
-    return dict(json.loads(path.read_text()))
+    return read_model_split(folder, SPLIT_FILE, what="the model's VGMIDI split")
 
 
 # --------------------------------------------------------------------------------------------

@@ -471,12 +471,9 @@ def load_emotion4q_split(folder: Any) -> dict[str, str]:
     Raises:
         ModelError: the model folder has no split file.
     """
-    from midi2img.errors import ModelError
+    from midi2img.modeling import read_model_split
 
-    path = folder / SPLIT_FILE
-    if not path.is_file():
-        raise ModelError(f"{path} missing: the audio model's emotion4q split is unknown")
-    return dict(json.loads(path.read_text()))
+    return read_model_split(folder, SPLIT_FILE, what="the audio model's emotion4q split")
 
 
 def _config_of(model: AudioAffectModel) -> AudioTrainConfig:
