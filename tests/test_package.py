@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,15 +11,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _source_copy(dest: Path) -> Path:
+    """The checkout's files (tracked, and untracked ones git does not ignore) copied to
+    ``dest``: the wheel is built there, so a stale ``build/`` folder in the checkout can neither
+    leak old files into it nor be left behind by the test."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=ROOT, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
 def test_wheel_ships_data_packages(tmp_path: Path) -> None:
+    source = _source_copy(tmp_path / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp_path), str(source)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("midi2img-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("midi2img/cli/__init__.py", "midi2img/features/record.py",
                    "midi2img/mood/model.py", "midi2img/render/diffusion.py",
                    "midi2img/runners/sequential.py", "midi2img/report/text.py",
                    "midi2img/models/genre/genre_mlp.npz", "midi2img/models/mood/mood.npz",
+                   "midi2img/models/mood_audio/mood_audio.npz", "midi2img/registry.py",
                    "midi2img/keywords/rules.toml", "midi2img/keywords/tags.toml",
                    "midi2img/keywords/tag_thresholds.toml",
                    "midi2img/models/musicnn/msd_musicnn.onnx",
