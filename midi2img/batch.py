@@ -554,7 +554,6 @@ def precheck(job: Job, options: ConvertOptions) -> TrackResult | None:
     else None (the job must run). Cheap when the folder does not exist: nothing is hashed."""
     from midi2img.convert import (
         file_sha256,
-        options_sha256,
         output_state,
         read_output,
         skipped_result,
@@ -566,8 +565,7 @@ def precheck(job: Job, options: ConvertOptions) -> TrackResult | None:
         digest = file_sha256(job.track)
     except OSError:
         return None
-    if output_state(job.out, input_sha256=digest, options_sha=options_sha256(options)) != (
-            "complete"):
+    if output_state(job.out, input_sha256=digest, options=options) != "complete":
         return None
     return skipped_result(str(job.track), job.out, read_output(job.out))
 

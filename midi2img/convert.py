@@ -93,6 +93,9 @@ class BatchStep(Protocol):
 POST_STEPS: dict[str, str] = {"report": "midi2img.report.html:report_step",
                               "video": "midi2img.video:video_step"}
 BATCH_STEPS: dict[str, str] = {"report": "midi2img.report.index:index_step"}
+#: The file each post step writes into a track's folder (``{stem}``: the folder's name), so
+#: that a folder missing one is not complete (:func:`expected_files`).
+POST_STEP_FILES: dict[str, str] = {"report": "report.html", "video": "{stem}.mp4"}
 
 
 def _step(registry: dict[str, str], name: str) -> Any:
@@ -493,9 +496,12 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
             "sections": len(data.get("sections", []))}
 
 
-def expected_files(data: dict[str, Any], stem: str) -> list[str]:
-    """The files a complete output folder holds, as its ``analysis.json`` names them."""
+def expected_files(data: dict[str, Any], stem: str, post_steps: Sequence[str] = ()
+                   ) -> list[str]:
+    """The files a complete output folder holds: those its ``analysis.json`` names, and those
+    of the ``post_steps`` it was made with."""
     names = ["analysis.json", f"{stem}.mid", "prompt.txt"]
+    names += [POST_STEP_FILES[n].format(stem=stem) for n in post_steps if n in POST_STEP_FILES]
     image = data.get("image")
     if isinstance(image, dict) and isinstance(image.get("file"), str):
         names.append(image["file"])
@@ -516,15 +522,16 @@ def read_output(out: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def output_state(out: Path, *, input_sha256: str | None, options_sha: str) -> str:
-    """What the folder ``out`` is, decided from the folder alone.
+def output_state(out: Path, *, input_sha256: str | None, options: ConvertOptions) -> str:
+    """What the folder ``out`` is for a run with ``options``, decided from the folder alone.
 
     Returns:
         ``missing`` (no such folder); ``foreign`` (a folder that is not a midi2img output: no
         readable ``analysis.json``, or it holds folders, which a track's folder never does);
-        ``complete`` (every file its ``analysis.json`` names is there and both hashes in its
-        ``provenance`` match); ``stale`` (a midi2img output made from another input or other
-        options, an older one without provenance, or one with a file missing).
+        ``complete`` (every file its ``analysis.json`` names, and every post step's file, is
+        there, and both hashes in its ``provenance`` match); ``stale`` (a midi2img output made
+        from another input or other options, an older one without provenance, or one with a
+        file missing).
     """
     if not out.is_dir():
         return "foreign" if out.exists() else "missing"
@@ -540,10 +547,11 @@ def output_state(out: Path, *, input_sha256: str | None, options_sha: str) -> st
     prov = data.get(PROVENANCE_KEY)
     if not isinstance(prov, dict) or input_sha256 is None:
         return "stale"
-    if prov.get("input_sha256") != input_sha256 or prov.get("options_sha256") != options_sha:
+    if (prov.get("input_sha256") != input_sha256
+            or prov.get("options_sha256") != options_sha256(options)):
         return "stale"
     names = {e.name for e in entries}
-    if not all(f in names for f in expected_files(data, out.name)):
+    if not all(f in names for f in expected_files(data, out.name, options.post_steps)):
         return "stale"
     return "complete"
 
@@ -609,7 +617,7 @@ def _check_existing(out: Path, options: ConvertOptions, input_sha: str | None
     """
     if not out.exists():
         return "missing", None
-    state = output_state(out, input_sha256=input_sha, options_sha=options_sha256(options))
+    state = output_state(out, input_sha256=input_sha, options=options)
     if state == "foreign" and out.is_dir() and any(e.is_dir() for e in out.iterdir()):
         raise OutputError(f"{out} holds folders (other tracks' outputs?); a track's output "
                           f"folder never does, so it is not replaced, even with --force")

@@ -101,6 +101,11 @@ def test_convert_report_and_video_in_one_run(tmp_path: Path) -> None:
     before = (folder / "a.mp4").stat().st_mtime_ns
     r = runner.invoke(app, [*args, "--resume"])
     assert "skipped" in r.output and (folder / "a.mp4").stat().st_mtime_ns == before
+    # a folder whose report is gone is not complete: --resume makes it again
+    (folder / "report.html").unlink()
+    r = runner.invoke(app, [*args, "--resume"])
+    assert (folder / "report.html").is_file(), r.output
+    assert (folder / "a.mp4").stat().st_mtime_ns != before
     r = runner.invoke(app, ["convert", str(tmp_path / "a.mid"), "-o", str(tmp_path / "o2"),
                             "--image", "none", "--video"])
     assert r.exit_code == 2 and "--image none" in r.stderr and not (tmp_path / "o2").exists()
