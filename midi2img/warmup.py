@@ -29,7 +29,6 @@ def main() -> None:
     y = (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=512)
     tempo_from_onset_envelope(env)
-    librosa.beat.beat_track(onset_envelope=env, sr=sr)
     librosa.feature.chroma_stft(y=y, sr=sr)
     librosa.feature.mfcc(y=y, sr=sr)
     from midi2img.gtzan.features import extract_features

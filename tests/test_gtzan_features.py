@@ -80,3 +80,20 @@ def test_extract_rejects_bad_audio() -> None:
         extract_features(np.zeros((2, 44100), np.float32), sr=22050)
     with pytest.raises(InputError, match="at least"):
         extract_features(np.zeros(100, np.float32), sr=22050)
+
+
+def test_tempo_is_beat_tracks_tempo_without_the_beat_tracker() -> None:
+    """``beat_track_tempo`` returns exactly what ``librosa.beat.beat_track`` does (silence: 0)."""
+    import librosa
+
+    from midi2img.gtzan.features import beat_track_tempo
+
+    clips = [require_data("gtzan", "audio", c) for c in CLIPS[::3]]
+    clips += sorted(require_data("audio").glob("*.ogg"))[:2]
+    for path in clips:
+        y, sr = librosa.load(path, sr=22050, duration=30.0)
+        expected = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=sr)[0])[0])
+        assert beat_track_tempo(y, sr) == expected, path.name
+    silence = np.zeros(22050 * 3, dtype=np.float32)
+    assert beat_track_tempo(silence, 22050) == 0.0
+    assert float(np.atleast_1d(librosa.beat.beat_track(y=silence, sr=22050)[0])[0]) == 0.0
