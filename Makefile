@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags export-musicnn screenshot bench-story clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story clean
 
 install: $(STAMP)
 
@@ -69,6 +69,11 @@ train-mood: install
 # Re-measure the thresholds of the tag keywords (keywords/tags.toml -> tag_thresholds.toml).
 tune-tags: install
 	$(PY) bench/tune_tag_keywords.py --out bench/tag_keywords.md --thresholds keywords/tag_thresholds.toml
+
+# Re-measure how long a storyboard section must be for tags and affect of its own
+# (midi2img.convert.MIN_SECTION_TAG_WINDOWS; fails when the measurement disagrees with it).
+tune-sections: install
+	$(PY) bench/tune_sections.py --out bench/section_evidence.md
 
 # Re-export the musicnn taggers from the wheel to ONNX (deterministic; see models/musicnn).
 export-musicnn: install

@@ -86,10 +86,11 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data["tags"] = TAGS
     data["affect"] = {**data.get("affect", {"valence": 0.4, "arousal": 0.5, "quadrant": "Q1"}),
                       "confidence": 0.64}
-    for i, sec in enumerate(data["sections"]):
-        sec["affect"] = {"valence": -0.5 + i, "arousal": 0.3 - 0.6 * i,
-                         "quadrant": "Q2" if i == 0 else "Q4"}
+    for i, sec in enumerate(data["sections"]):  # the 2nd: too short for its own (the track's)
+        sec["affect"] = ({"valence": -0.5, "arousal": 0.3, "quadrant": "Q2"} if i == 0
+                         else data["affect"])
         sec["tags"] = {"mtt": {"piano": 0.8 - 0.1 * i, "strings": 0.3}}
+        sec["audio_from"] = "section" if i == 0 else "track"
     data["genre"] = None
     data.setdefault("omitted", {})["genre"] = "genre left out " + EVIL
     (enriched / "analysis.json").write_text(json.dumps(data))
@@ -309,7 +310,12 @@ def test_report_in_a_browser(batch: dict[str, Any], browser: Browser, shots: Pat
             groups = page.evaluate("Array.from(document.querySelectorAll('[data-tag-group]'),"
                                    " g => g.dataset.tagGroup)")
             assert groups == ["instruments", "voice", "era", "mood", "genre & style"]
-            assert page.evaluate("document.querySelectorAll('#affect [data-point]').length") == 3
+            # the track and section 1; section 2 borrows the track's estimate and says so
+            assert page.evaluate("document.querySelectorAll('#affect [data-point]').length") == 2
+            assert "section 2: fewer than 4 tagger windows" in page.evaluate(
+                "document.querySelector('#affect').innerText")
+            assert "the track's (too short for its own)" in page.evaluate(
+                "document.querySelector('[data-section-card=\"2\"]').innerText")
             assert "genre left out <script>" in page.evaluate(
                 "document.querySelector('#genre').innerText")
             assert "0.64" in page.evaluate("document.querySelector('#affect').innerText")

@@ -417,3 +417,36 @@ def test_analysis_of_a_real_recording_carries_tag_keywords() -> None:
     entry = next(k for k in d["keywords"] if k["keyword"] == "string instruments")
     assert entry["kind"] == "subject" and "MTT 'strings'" in entry["because"]
     assert "string instruments" in analysis.prompt.positive
+
+
+def test_short_sections_take_the_tracks_tags_and_affect() -> None:
+    """Let's Go Fishin' in auto sections: the 6 s ending and the 11 s intro hold fewer than
+    MIN_SECTION_TAG_WINDOWS tagger windows; pooled on their own they were "male singer",
+    "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23 on the fade-out).
+    They now carry the track's tags and affect and say so; the long sections keep their own."""
+    from midi2img.analysis import analyse_track
+    from midi2img.convert import MIN_SECTION_TAG_WINDOWS, analyse_sections
+    from midi2img.features.structure import section_bounds
+
+    analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]))
+    assert analysis.tags is not None and analysis.affect is not None
+    bounds, _ = section_bounds(analysis.notes, tempo_bpm=analysis.features.tempo_bpm,
+                               duration_s=analysis.features.duration_s, segments="auto")
+    sections = analyse_sections(analysis, bounds)
+    short = [s for s in sections
+             if analysis.tags.window(s.start_s, s.end_s).n_windows < MIN_SECTION_TAG_WINDOWS]
+    assert short and len(short) < len(sections)
+    track_tags = analysis.tags.to_dict()
+    for sec in sections:
+        assert sec.analysis is not None
+        sub = sec.analysis
+        if sec in short:
+            assert sec.audio_from == "track"
+            assert sub.tags is not None and sub.tags.to_dict() == track_tags
+            assert sub.affect == analysis.affect
+        else:
+            assert sec.audio_from == "section"
+            assert sub.tags is not None and sub.tags.n_windows >= MIN_SECTION_TAG_WINDOWS
+        words = {k.keyword for k in sub.keywords}
+        assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
+            sec.index, words)

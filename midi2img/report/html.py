@@ -575,7 +575,10 @@ def _affect_row(name: str, aff: Mapping[str, Any], *, with_conf: bool) -> str:
 def _affect_section(a: Mapping[str, Any]) -> str:
     track = a.get("affect")
     sections = [s for s in _seq(a.get("sections")) if isinstance(s, Mapping)]
-    with_affect = [s for s in sections if isinstance(s.get("affect"), Mapping)]
+    borrowed = [s.get("index", i + 1) for i, s in enumerate(sections)
+                if s.get("audio_from") == "track"]
+    with_affect = [s for s in sections if isinstance(s.get("affect"), Mapping)
+                   and s.get("audio_from") != "track"]
     if not isinstance(track, Mapping) and not with_affect:
         return _card("affect", "Valence and arousal",
                      _na(_reason(a, "affect", "no valence-arousal estimate")), cls="span-2")
@@ -589,6 +592,12 @@ def _affect_section(a: Mapping[str, Any]) -> str:
              f'{"<th>conf.</th>" if conf else ""}</tr></thead><tbody>{"".join(rows)}</tbody>'
              "</table>")
     note = "" if isinstance(track, Mapping) else _na(_reason(a, "affect", "no track estimate"))
+    if borrowed:
+        which = ", ".join(str(b) for b in borrowed)
+        note += ('<p class="na">' + _e(
+            f"section{'s' if len(borrowed) > 1 else ''} {which}: fewer than 4 tagger windows "
+            "(shorter than 12 to 16 s), too short for an estimate of its own; the track's "
+            "stands for it") + "</p>")
     body = f'<div class="va-wrap">{_affect_svg(_map(track), with_affect)}</div>{note}{table}'
     return _card("affect", "Valence and arousal", body, cls="span-2",
                  sub="Russell's circumplex; large ring = whole track, numbers = sections")
@@ -722,6 +731,8 @@ def _sections_section(a: Mapping[str, Any], images: Mapping[str, str]) -> str:
                                  f"{_e(QUADRANT_NAMES.get(str(aff.get('quadrant')), ''))}"))
         if s.get("notes") is not None:
             meta.append(("notes", _e(s.get("notes"))))
+        if s.get("audio_from") == "track":
+            meta.append(("tags, mood", "the track's (too short for its own)"))
         if name:
             meta += _image_meta(s, fallback={"model": info.get("model"),
                                              "renderer": info.get("renderer")})
