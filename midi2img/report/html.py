@@ -532,8 +532,10 @@ def _affect_svg(track: Mapping[str, Any], sections: Sequence[Mapping[str, Any]])
              '<rect class="q q4" x="0" y="0" width="110" height="110"/>',
              '<circle class="ring" r="100"/>',
              '<path class="axis" d="M-110 0H110M0 -110V110"/>']
-    for q, (qx, qy, anchor) in {"Q1": (106, -99, "end"), "Q2": (-106, -99, "start"),
-                                "Q3": (-106, 94, "start"), "Q4": (106, 94, "end")}.items():
+    # the quadrant names sit outside the square, above and below it: the models often place a
+    # track near a corner (|arousal| ~ 0.97), where a label inside would hide its point
+    for q, (qx, qy, anchor) in {"Q1": (110, -125, "end"), "Q2": (-110, -125, "start"),
+                                "Q3": (-110, 122, "start"), "Q4": (110, 122, "end")}.items():
         parts.append(f'<text class="qlabel" x="{qx}" y="{qy}" text-anchor="{anchor}">'
                      f'<tspan class="qn">{q}</tspan> {QUADRANT_AXES[q]}</text>'
                      f'<text class="qword" x="{qx}" y="{qy + 10}" text-anchor="{anchor}">'
@@ -558,7 +560,7 @@ def _affect_svg(track: Mapping[str, Any], sections: Sequence[Mapping[str, Any]])
                      f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6"/>'
                      f'<text x="{x:.1f}" y="{y + 2.6:.1f}" text-anchor="middle">{_e(idx)}</text>'
                      "</g>")
-    return (f'<svg class="va" viewBox="-112 -112 224 224" role="img" aria-label="valence-arousal '
+    return (f'<svg class="va" viewBox="-112 -136 224 272" role="img" aria-label="valence-arousal '
             f'plane">{"".join(parts)}</svg>')
 
 
