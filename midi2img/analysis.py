@@ -220,6 +220,12 @@ class _AudioPass:
         return np.stack(keep or [rows[0][1]])
 
 
+#: ``omitted["notes"]`` of a recording where Basic Pitch found no pitched note.
+NO_NOTES_REASON = ("no pitched notes could be transcribed (percussion, speech or noise?): the "
+                   "key, chords and note statistics are null; tempo, genre, tags and mood come "
+                   "from the audio")
+
+
 def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
                   progress: ProgressFn | None = None) -> Analysis:
     """Analyse one track: audio (transcribed with Basic Pitch) or a ``.mid``/``.midi`` file.
@@ -230,8 +236,9 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
         progress: Receives ``(stage, fraction done)`` as the work goes on.
 
     Raises:
-        InputError: the file is missing, empty, not audio/MIDI, too short, silent, holds
-            non-finite samples, or has no notes.
+        InputError: the file is missing, empty, not audio/MIDI, too short, silent or holds
+            non-finite samples, or is a MIDI file without notes. (A recording where no pitched
+            note is transcribed is analysed from its audio: see :data:`NO_NOTES_REASON`.)
         ModelError: a shipped model cannot be loaded.
     """
     quiet_libraries()
@@ -289,7 +296,8 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             raise InputError(f"{p}: the recording is silent (peak level below -60 dBFS)")
         notes = ap.transcriber.notes()
         if not len(notes):
-            raise InputError(f"{p}: no notes could be transcribed from the recording")
+            # a drum solo, speech, noise: the audio stages still describe it
+            omitted["notes"] = NO_NOTES_REASON
         report("tempo and features", _AUDIO_SHARE)
         t0 = time.perf_counter()
         tempo = tempo_from_onset_envelope(np.concatenate(ap.envelopes), hop_length=ONSET_HOP)
@@ -341,7 +349,7 @@ def analyse_notes(notes: Notes, *, source: str, input_kind: str,
     tempo, genre and style).
 
     Args:
-        notes: The notes (not empty).
+        notes: The notes (empty only for a recording where none was transcribed).
         source: What the notes come from (a path, or a path and a time range).
         input_kind: ``"audio"`` or ``"midi"``.
         features: Features already extracted; otherwise extracted here with ``duration_s``,

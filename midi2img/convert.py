@@ -388,7 +388,7 @@ def analyse_sections(analysis: Analysis, bounds: Sequence[tuple[float, float]]
     out = []
     for i, (a, b) in enumerate(bounds, 1):
         notes = analysis.notes.window(a, b)
-        if not len(notes):
+        if not len(notes) and len(analysis.notes):  # a pause (a track without notes: go on)
             out.append(Section(i, a, b, None))
             continue
         tags = analysis.tags.window(a, b) if analysis.tags is not None else None

@@ -258,7 +258,10 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         cond = "" if rule.equals is not None else f"{rule.condition()}; "
         why = f"{rule.feature} = {_fmt(value)} ({cond}rule {rule.id}: {rule.source})"
         if rule.scale_by:
-            scale = float(features.get(rule.scale_by, 1.0))
+            by = features.get(rule.scale_by, 1.0)
+            if not isinstance(by, int | float):  # null (no pitched notes): nothing to weigh by
+                continue
+            scale = float(by)
             why += f", weighted by {rule.scale_by} = {_fmt(scale)}"
         for spec in rule.keywords:
             w = spec.weight * scale

@@ -114,9 +114,31 @@ def test_notes_record_validates() -> None:
         Notes.from_arrays(np.array([0.0]), np.array([0.5]), np.array([130]), np.array([80]))
 
 
-def test_empty_notes_are_refused() -> None:
+def test_empty_notes_need_the_audios_duration_and_tempo() -> None:
     with pytest.raises(ValueError):
         extract(Notes.empty())
+    with pytest.raises(ValueError):
+        extract(Notes.empty(), duration_s=30.0)
+
+
+def test_empty_notes_give_null_key_and_statistics_and_fire_no_rule() -> None:
+    """A recording with no pitched notes (a drum solo): tempo and duration stay, the key and
+    every note or harmony statistic is None, and no symbolic rule reads a None as a value
+    ("polyphony 0 -> thin texture" was the bug this guards against)."""
+    from midi2img.rules import apply_rules
+
+    f = extract(Notes.empty(), duration_s=30.0, tempo_bpm=117.83, tempo_source="audio")
+    assert f.tempo_bpm == 117.83 and f.duration_s == 30.0 and f.note_count == 0
+    assert f.key is None and f.chords == () and f.progression == ()
+    d = f.to_dict()
+    assert d["key"] is None and d["key_confidence"] is None and d["key_clarity"] is None
+    assert d["notes"]["count"] == 0
+    assert all(v is None for k, v in d["notes"].items() if k != "count")
+    assert all(v is None for v in d["harmony"].values())
+    flat = f.flat()
+    assert set(flat) == set(f.feature_names())
+    fired = {k.rule for k in apply_rules(flat)}
+    assert all(r.startswith("tempo") for r in fired), fired
 
 
 def test_mean_tempogram_in_pieces_equals_librosa() -> None:

@@ -70,3 +70,44 @@ def test_stage_times_are_recorded(demo_analysis) -> None:
     assert t["transcribe"] > 0 and t["onset_envelope"] > 0 and t["genre_features"] > 0
     stages = t["transcribe"] + t["tempo"] + t["genre"] + t["features"]
     assert stages <= t["total"]
+
+
+def test_a_recording_without_pitched_notes_is_still_described(tmp_path) -> None:
+    """A real timbales solo (emotion4q MT0008684922, Tito Puente) where Basic Pitch finds no
+    pitched note: it used to fail ("no notes could be transcribed"). Now tempo, genre, tags and
+    mood come from the audio, the key and note statistics are null with the reason in
+    ``omitted``, and convert writes every output; ``transcribe`` alone still refuses it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import require_data
+    from midi2img.analysis import NO_NOTES_REASON, analyse_track
+    from midi2img.cli import app
+
+    clip = require_data("emotion4q", "audio", "Q1", "MT0008684922.ogg")
+    a = analyse_track(clip)
+    assert len(a.notes) == 0 and a.features.key is None
+    assert a.omitted["notes"] == NO_NOTES_REASON
+    assert 100 < a.features.tempo_bpm < 140  # a steady mambo pulse around 118 BPM
+    words = {k.keyword for k in a.keywords}
+    assert "drum kit" in words and a.affect is not None and a.tags is not None
+    assert {k.kind for k in a.keywords} >= {"mood", "subject"}
+    assert not {k.rule for k in a.keywords} & {"polyphony-thin", "harmony-consonant"}
+    runner = CliRunner()
+    r = runner.invoke(app, ["convert", str(clip), "-o", str(tmp_path / "out"), "--image",
+                            "abstract", "--width", "64", "--height", "64", "--segments", "2",
+                            "--report"])
+    assert r.exit_code == 0, r.output
+    assert "no pitched notes, 118 BPM" in r.output
+    folder = tmp_path / "out" / "MT0008684922"
+    data = json.loads((folder / "analysis.json").read_text())
+    assert data["key"] is None and data["notes"]["count"] == 0 and data["chords"] == []
+    assert len(data["sections"]) == 2 and not any(s.get("silent") for s in data["sections"])
+    assert all(s["keywords"] for s in data["sections"])
+    for name in ("MT0008684922.png", "MT0008684922.mid", "prompt.txt", "report.html",
+                 "section-01.png", "section-02.png", "storyboard.png"):
+        assert (folder / name).stat().st_size > 0, name
+    r = runner.invoke(app, ["transcribe", str(clip), "-o", str(tmp_path / "t.mid")])
+    assert r.exit_code == 2 and "no notes could be transcribed" in r.output
+    assert not (tmp_path / "t.mid").exists()

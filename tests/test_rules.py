@@ -212,3 +212,21 @@ def test_decision_thresholds_demand_the_precision() -> None:
         p[i] /= p[i].sum()
     d = decision_thresholds(p, y)
     assert d["confident_precision"] >= 0.9 and 0.35 < d["confident"] <= 0.8
+
+
+def test_a_rule_weighed_by_a_null_feature_stays_silent() -> None:
+    """A recording without pitched notes has key_confidence None: a rule weighed by it must
+    neither crash nor fire (a custom rule file may weigh any rule by it)."""
+    import tomllib
+    from importlib import resources
+
+    from midi2img.rules import parse_rules
+
+    data = tomllib.loads((resources.files("midi2img.keywords") / "rules.toml").read_text())
+    data["rule"] = [{"id": "t", "feature": "tempo_bpm", "min": 60, "scale_by": "key_confidence",
+                     "source": "test", "keywords": [{"text": "steady", "weight": 1.0,
+                                                     "kind": "light"}]}]
+    book = parse_rules(data)
+    assert [k.keyword for k in apply_rules({"tempo_bpm": 100.0, "key_confidence": 0.5},
+                                           rules=book)] == ["steady"]
+    assert apply_rules({"tempo_bpm": 100.0, "key_confidence": None}, rules=book) == []

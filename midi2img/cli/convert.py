@@ -40,7 +40,8 @@ def _line(result: Any) -> str:
             extra += " (abstract, offline)"
     for name in s.get("extras") or []:
         extra += f", {name}"
-    return (f"{result.output}/: {s['key']}, {s['tempo_bpm']:.0f} BPM, {s['keywords']} keywords "
+    key = s["key"] or "no pitched notes"
+    return (f"{result.output}/: {key}, {s['tempo_bpm']:.0f} BPM, {s['keywords']} keywords "
             f"-> {Path(result.output) / 'prompt.txt'}{extra}")
 
 

@@ -74,6 +74,9 @@ def transcribe(
         raise InputError(f"{track}: already MIDI; transcribe takes a recording")
     result = analyse(track, quiet=quiet, transcription=transcription, use_genre=False,
                      use_affect=False)
+    if not len(result.notes):
+        raise InputError(f"{track}: no notes could be transcribed from the recording "
+                         "(percussion, speech or noise?)")
     tempo = result.features.tempo_bpm
     if suffix in MUSICXML_SUFFIXES:
         data = musicxml_bytes(result.notes, tempo_bpm=tempo, title=track.stem)

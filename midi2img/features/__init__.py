@@ -51,11 +51,25 @@ def extract(notes: Notes, *, duration_s: float | None = None, tempo_bpm: float |
         tempo_bpm: Tempo measured elsewhere (from the audio); estimated from the notes if None.
         tempo_source: Where ``tempo_bpm`` came from (``"audio"``); set automatically otherwise.
 
+    An empty note list (a recording where no pitched note was transcribed: percussion, speech,
+    noise) gives the features that still have a meaning: the duration and the tempo (both
+    required then) and a note count of 0; the key and every note and harmony statistic are
+    ``None`` (a rule on them stays silent: no pitched notes is not a "thin texture" or a
+    "consonant harmony").
+
     Raises:
-        ValueError: the note list is empty.
+        ValueError: an empty note list without ``duration_s`` and ``tempo_bpm``.
     """
     if not len(notes):
-        raise ValueError("no notes to analyse")
+        if not duration_s or tempo_bpm is None:
+            raise ValueError("no notes to analyse, and no duration and tempo from the audio")
+        return SymbolicFeatures(
+            duration_s=float(duration_s), tempo_bpm=round(fold_tempo(float(tempo_bpm)), 2),
+            tempo_source=tempo_source or "audio", key=None, chords=(), progression=(),
+            note_count=0, density_per_s=None, pitch_low=None, pitch_high=None,
+            pitch_median=None, mean_velocity=None, velocity_std=None, articulation=None,
+            polyphony=None, bass_ratio=None, treble_ratio=None, major_chord_ratio=None,
+            minor_chord_ratio=None, dissonance=None, chord_change_rate_per_s=None)
     dur = float(duration_s if duration_s else notes.end_s)
     dur = max(dur, notes.end_s if duration_s is None else 1e-3)
     if tempo_bpm is None:

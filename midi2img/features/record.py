@@ -41,24 +41,24 @@ class SymbolicFeatures:
     duration_s: float = feature(digits=3)
     tempo_bpm: float = feature(digits=2)
     tempo_source: str = feature()
-    key: KeyEstimate = feature()
+    key: KeyEstimate | None = feature()
     chords: tuple[ChordSpan, ...] = feature()
     progression: tuple[str, ...] = feature()
     note_count: int = feature("notes", name="count")
-    density_per_s: float = feature("notes")
-    pitch_low: int = feature("notes")
-    pitch_high: int = feature("notes")
-    pitch_median: float = feature("notes")
-    mean_velocity: float = feature("notes", digits=2)
-    velocity_std: float = feature("notes", digits=2)
-    articulation: float = feature("notes")
-    polyphony: float = feature("notes")
-    bass_ratio: float = feature("notes", unit_interval=True)
-    treble_ratio: float = feature("notes", unit_interval=True)
-    major_chord_ratio: float = feature("harmony", unit_interval=True)
-    minor_chord_ratio: float = feature("harmony", unit_interval=True)
-    dissonance: float = feature("harmony", unit_interval=True)
-    chord_change_rate_per_s: float = feature("harmony")
+    density_per_s: float | None = feature("notes")
+    pitch_low: int | None = feature("notes")
+    pitch_high: int | None = feature("notes")
+    pitch_median: float | None = feature("notes")
+    mean_velocity: float | None = feature("notes", digits=2)
+    velocity_std: float | None = feature("notes", digits=2)
+    articulation: float | None = feature("notes")
+    polyphony: float | None = feature("notes")
+    bass_ratio: float | None = feature("notes", unit_interval=True)
+    treble_ratio: float | None = feature("notes", unit_interval=True)
+    major_chord_ratio: float | None = feature("harmony", unit_interval=True)
+    minor_chord_ratio: float | None = feature("harmony", unit_interval=True)
+    dissonance: float | None = feature("harmony", unit_interval=True)
+    chord_change_rate_per_s: float | None = feature("harmony")
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
@@ -67,20 +67,22 @@ class SymbolicFeatures:
             raise ValueError(f"tempo_bpm out of range: {self.tempo_bpm}")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.metadata["unit_interval"] and not 0.0 <= v <= 1.0:
+            if f.metadata["unit_interval"] and v is not None and not 0.0 <= v <= 1.0:
                 raise ValueError(f"{f.name} must lie in [0, 1], got {v}")
 
     @classmethod
     def feature_names(cls) -> frozenset[str]:
         """Every name :meth:`flat` provides: what a keyword rule may test."""
-        scalar = {f.name for f in fields(cls) if f.type in ("float", "int", "str")}
+        scalar = {f.name for f in fields(cls)
+                  if str(f.type).removesuffix(" | None") in ("float", "int", "str")}
         return frozenset(scalar | set(KeyEstimate.FLAT_NAMES))
 
     def flat(self) -> dict[str, Any]:
         """Flat feature dict for the keyword rules: every scalar field, and the key's entries."""
         d = {f.name: getattr(self, f.name) for f in fields(self)
-             if isinstance(getattr(self, f.name), int | float | str)}
-        d.update(self.key.flat())
+             if f.name in self.feature_names()}
+        d.update(self.key.flat() if self.key is not None
+                 else dict.fromkeys(KeyEstimate.FLAT_NAMES))
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,8 +90,9 @@ class SymbolicFeatures:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, KeyEstimate):
-                out.update(value.to_dict())
+            if f.name == "key":
+                out.update(value.to_dict() if value is not None
+                           else {"key": None, "key_confidence": None, "key_clarity": None})
                 continue
             if isinstance(value, tuple):
                 value = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]

@@ -144,9 +144,10 @@ def mood_features(notes: Notes, features: SymbolicFeatures) -> np.ndarray:
         notes: The clip's notes (not empty).
         features: ``midi2img.features.extract(notes, ...)`` of the same notes.
     """
-    if not len(notes):
-        raise ValueError("no notes to describe")
     f = features
+    if (not len(notes) or f.key is None or f.pitch_low is None or f.pitch_high is None
+            or f.density_per_s is None):
+        raise ValueError("no notes to describe")
     dur = max(f.duration_s, 1e-3)
     base = [np.log(f.tempo_bpm), np.log1p(f.density_per_s), f.pitch_low, f.pitch_high,
             f.pitch_median, f.pitch_high - f.pitch_low, f.mean_velocity, f.velocity_std,

@@ -36,15 +36,22 @@ def render_table(d: Mapping[str, Any], *, width: int | None = None) -> str:
         "",
         "FEATURES",
         f"  tempo          {d['tempo_bpm']:.1f} BPM (from {d['tempo_source']})",
-        f"  key            {d['key']} (confidence {d['key_confidence']:.2f})",
-        f"  progression    {prog}",
-        f"  notes          {n['count']} ({n['density_per_s']:.2f}/s), pitch {n['pitch_low']}-"
-        f"{n['pitch_high']} (median {n['pitch_median']:.0f}), velocity {n['mean_velocity']:.0f}",
-        f"  articulation   {n['articulation']:.2f}   polyphony {n['polyphony']:.2f}   "
-        f"bass {n['bass_ratio']:.2f}   treble {n['treble_ratio']:.2f}",
-        f"  harmony        major {d['harmony']['major_chord_ratio']:.2f}   minor "
-        f"{d['harmony']['minor_chord_ratio']:.2f}   dissonance {d['harmony']['dissonance']:.2f}",
     ]
+    if n["count"]:
+        lines += [
+            f"  key            {d['key']} (confidence {d['key_confidence']:.2f})",
+            f"  progression    {prog}",
+            f"  notes          {n['count']} ({n['density_per_s']:.2f}/s), pitch "
+            f"{n['pitch_low']}-{n['pitch_high']} (median {n['pitch_median']:.0f}), velocity "
+            f"{n['mean_velocity']:.0f}",
+            f"  articulation   {n['articulation']:.2f}   polyphony {n['polyphony']:.2f}   "
+            f"bass {n['bass_ratio']:.2f}   treble {n['treble_ratio']:.2f}",
+            f"  harmony        major {d['harmony']['major_chord_ratio']:.2f}   minor "
+            f"{d['harmony']['minor_chord_ratio']:.2f}   dissonance "
+            f"{d['harmony']['dissonance']:.2f}",
+        ]
+    else:  # nothing pitched was transcribed: no key, chords or note statistics
+        lines.append("  notes          0 (no pitched notes: no key, chords or note statistics)")
     omitted = d.get("omitted", {})
     if d.get("genre"):
         top = sorted(d["genre"]["probabilities"].items(), key=lambda kv: -kv[1])[:3]
