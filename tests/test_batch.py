@@ -377,9 +377,10 @@ def test_pool_matches_sequential_and_survives_killed_workers(library: Path,
     assert [r["status"] for r in read_run_record(out2)].count("failed") == 1
 
 
-def test_pool_renders_with_one_pipeline_worker(tmp_path: Path) -> None:
-    """--image sd: analysis workers hand their tracks to one render worker (no GPU here),
-    and the images equal the sequential run's."""
+def sd_runs_against_sequential(tmp_path: Path, *engine: str) -> Path:
+    """Three MIDI tracks converted with a tiny saved Stable Diffusion pipeline, sequentially
+    into ``tmp_path/a`` and with ``engine`` options into ``tmp_path/b`` (both must succeed); a
+    run with a model that cannot load must then stop with exit 3 and one error line."""
     from midi2img.render import save_tiny_pipeline
 
     model = save_tiny_pipeline(tmp_path / "tiny-sd")
@@ -389,18 +390,24 @@ def test_pool_renders_with_one_pipeline_worker(tmp_path: Path) -> None:
     sd = ["--image", "sd", "--model", str(model), "--steps", "2", "--width", "64", "--height",
           "64"]
     r1 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "a"), *sd])
-    r2 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "b"), *sd, "-j", "2"])
+    r2 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "b"), *sd, *engine])
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    r = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "c"), "--image", "sd",
+                            "--model", str(tmp_path / "nope"), *engine])
+    assert r.exit_code == 3 and r.stderr.count("error:") == 1, r.stderr
+    return lib
+
+
+def test_pool_renders_with_one_pipeline_worker(tmp_path: Path) -> None:
+    """--image sd: analysis workers hand their tracks to one render worker (no GPU here),
+    and the images equal the sequential run's; a model that cannot load stops the pool run."""
+    sd_runs_against_sequential(tmp_path, "-j", "2")
     for i in range(3):
         a, b = tmp_path / "a" / f"t{i}", tmp_path / "b" / f"t{i}"
         assert json.loads((a / "analysis.json").read_text())["image"]["renderer"] == (
             "stable-diffusion")
         for name in ("analysis.json", f"t{i}.png"):
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    # a named model that cannot load stops the pool run with exit 3, in one line
-    r = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "c"), "--image", "sd",
-                            "--model", str(tmp_path / "nope"), "-j", "2"])
-    assert r.exit_code == 3 and r.stderr.count("error:") == 1, r.stderr
 
 
 def test_jobs_option_values() -> None:

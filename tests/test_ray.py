@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_batch import SMALL, _assert_complete, _audio, _hidden, _midi, _track_folders
+from test_batch import (
+    SMALL,
+    _assert_complete,
+    _audio,
+    _hidden,
+    _midi,
+    _track_folders,
+    sd_runs_against_sequential,
+)
 from typer.testing import CliRunner
 
 from conftest import _under_ci
@@ -136,19 +144,8 @@ def test_ray_survives_a_worker_killed_mid_batch(local_ray: None, library: Path,
 
 def test_ray_render_actor_holds_the_pipeline(local_ray: None, tmp_path: Path) -> None:
     """--image sd through Ray: analysis tasks feed one render actor (a CPU actor: no GPU here);
-    images and analyses equal the local run's."""
-    from midi2img.render import save_tiny_pipeline
-
-    model = save_tiny_pipeline(tmp_path / "tiny-sd")
-    lib = tmp_path / "lib"
-    for i in range(3):
-        _midi(lib / f"t{i}.mid", root=55 + 3 * i, minor=bool(i % 2))
-    sd = ["--image", "sd", "--model", str(model), "--steps", "2", "--width", "64", "--height",
-          "64"]
-    r1 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "a"), *sd])
-    r2 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "b"), *sd, "--engine",
-                             "ray"])
-    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    images and analyses equal the local run's; a model that cannot load stops the batch."""
+    sd_runs_against_sequential(tmp_path, "--engine", "ray")
     assert _analyses(tmp_path / "a") == _analyses(tmp_path / "b")
     for i in range(3):
         a, b = (np.asarray(Image.open(tmp_path / d / f"t{i}" / f"t{i}.png").convert("RGB"),
@@ -156,10 +153,6 @@ def test_ray_render_actor_holds_the_pipeline(local_ray: None, tmp_path: Path) ->
         # the same picture; torch's CPU kernels round differently with Ray's one thread per
         # worker (OMP_NUM_THREADS=1), so a pixel may differ by a step or two
         assert a.shape == b.shape == (64, 64, 3) and np.abs(a - b).max() <= 4
-    # a named model that cannot load stops the batch with exit 3, in one line
-    r = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "c"), "--image", "sd",
-                            "--model", str(tmp_path / "nope"), "--engine", "ray"])
-    assert r.exit_code == 3 and r.stderr.count("error:") == 1, r.stderr
 
 
 def test_renderer_plan_shares_gpus() -> None:
