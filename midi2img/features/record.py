@@ -79,8 +79,8 @@ class SymbolicFeatures:
 
     def flat(self) -> dict[str, Any]:
         """Flat feature dict for the keyword rules: every scalar field, and the key's entries."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)
-             if f.name in self.feature_names()}
+        names = self.feature_names()
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
         d.update(self.key.flat() if self.key is not None
                  else dict.fromkeys(KeyEstimate.FLAT_NAMES))
         return d
