@@ -332,6 +332,12 @@ def tag_real(data: Path, work: Path, *, log: Any = print
     return items, out
 
 
+def read_labels_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a hand-made label table in ``bench/data`` (``#`` lines are comments)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
 def gtzan_index(data: Path) -> dict[str, tuple[str, str]]:
     """Sturm's GTZAN index: clip file name (``blues.00000``) -> (artist, title)."""
     out = {}

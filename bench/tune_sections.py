@@ -51,9 +51,10 @@ VOICE = {"female-singer": "female", "male-singer": "male", "instrumental": "inst
 
 def voice_labels() -> dict[str, str]:
     """Artist -> lead voice (female, male, instrumental, mixed)."""
-    lines = [ln for ln in (ROOT / "bench" / "data" / "emotion4q_artists.csv").read_text(
-        encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    return {r["artist"]: r["voice"] for r in csv.DictReader(lines)}
+    from tag_corpus import read_labels_csv
+
+    return {r["artist"]: r["voice"]
+            for r in read_labels_csv(ROOT / "bench" / "data" / "emotion4q_artists.csv")}
 
 
 def window_tags(data: Path, work: Path) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:

@@ -38,7 +38,6 @@ Usage: python bench/tune_tag_keywords.py [--work bench/work/tag_keywords]
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import sys
 import tomllib
@@ -486,11 +485,6 @@ def _fmt_thr(thr: Mapping[str, float]) -> str:
 # ---- corpora and data sets -------------------------------------------------------------------
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
-
-
 class Corpora:
     """Every corpus, tagged (from the cache when it is there) and labelled."""
 
@@ -502,7 +496,7 @@ class Corpora:
         self.g_items, g_msd = tc.gtzan_taggrams(data)
         self.g_probs = {"msd": g_msd}
         self.g_groups = np.array([it["artist"] or f"?{it['clip']}" for it in self.g_items])
-        rows = _read_csv(ROOT / "bench" / "data" / "gtzan_artists.csv")
+        rows = tc.read_labels_csv(ROOT / "bench" / "data" / "gtzan_artists.csv")
         by_artist = {r["artist"]: r for r in rows if not r["title"]}
         by_title = {(r["artist"], r["title"]): r for r in rows if r["title"]}
         found = [by_title.get((it["artist"], it["title"])) or by_artist.get(it["artist"])
@@ -513,7 +507,7 @@ class Corpora:
         self.e4_genres = [frozenset(g.strip() for g in it["genres"].split(";") if g.strip())
                           for it in self.real_items]
         voice = {r["artist"]: r["voice"]
-                 for r in _read_csv(ROOT / "bench" / "data" / "emotion4q_artists.csv")}
+                 for r in tc.read_labels_csv(ROOT / "bench" / "data" / "emotion4q_artists.csv")}
         self.e4_voice = np.array([voice.get(it["artist"], "") if e else ""
                                   for it, e in zip(self.real_items, self.e4, strict=True)])
 
@@ -855,7 +849,9 @@ def real_section(book: Any, corp: Corpora) -> list[str]:
               "", "| rule | fires on | top genres of those clips |", "|---|---|---|"]
     for r in book.rules:
         n = per_rule[f"tag-{r.id}"]
-        top = ", ".join(f"{g} {c}" for g, c in per_rule_genre[f"tag-{r.id}"].most_common(4))
+        counts = per_rule_genre[f"tag-{r.id}"]  # ties by name: genres come from sets
+        top = ", ".join(f"{g} {c}" for g, c in sorted(counts.items(),
+                                                       key=lambda gc: (-gc[1], gc[0]))[:4])
         lines.append(f"| {r.id} | {n} ({n / max(n_e4, 1):.1%}) | {top or '-'} |")
     return lines
 
