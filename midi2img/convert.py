@@ -392,14 +392,12 @@ def analyse_sections(analysis: Analysis, bounds: Sequence[tuple[float, float]]
             out.append(Section(i, a, b, None))
             continue
         tags = analysis.tags.window(a, b) if analysis.tags is not None else None
-        audio_from = None
-        affect = None
-        if tags is not None and tags.n_windows < MIN_SECTION_TAG_WINDOWS:
-            tags, affect, audio_from = analysis.tags, analysis.affect, "track"
-        elif tags is not None:
-            affect, audio_from = section_affect(analysis, a, b), "section"
+        short = tags is not None and tags.n_windows < MIN_SECTION_TAG_WINDOWS
+        if short:
+            tags, affect = analysis.tags, analysis.affect
         else:
             affect = section_affect(analysis, a, b)
+        audio_from = None if tags is None else "track" if short else "section"
         sub = analyse_notes(notes, source=f"{analysis.source}#{a:.2f}-{b:.2f}",
                             input_kind=analysis.input_kind, duration_s=b - a,
                             tempo_bpm=analysis.features.tempo_bpm, tempo_source="track",
