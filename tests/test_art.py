@@ -116,3 +116,24 @@ def test_contact_sheet_lays_out_a_grid_with_labels() -> None:
     assert sheet.width > 4 * 64 and sheet.height > 2 * 64
     with pytest.raises(ValueError):
         art.contact_sheet(ims, ["one label"])
+
+
+def test_a_recording_without_pitched_notes_gets_no_key_colour_and_no_chord_line() -> None:
+    # what a drum solo's analysis holds: no key, no chords, null note statistics
+    drums = {"key": None, "tempo_bpm": 118.0, "chords": [],
+             "notes": {"count": 0, "density_per_s": None, "pitch_median": None},
+             "harmony": {"major_chord_ratio": None, "dissonance": None},
+             "affect": {"valence": 0.6, "arousal": 0.9}}
+    p = art.art_params(drums)
+    assert p.tonic_pc is None and not p.minor and p.chord_roots == ()
+    # the hue is valence's alone: no key turns it (C major would turn it by -14 degrees)
+    keyed = art.art_params({**drums, "key": "C major"})
+    assert art.palette(p).hue * 360 == pytest.approx(230.0 + ((0.6 + 1) / 2) ** 0.8 * 170.0)
+    assert art.palette(keyed).hue * 360 == pytest.approx(art.palette(p).hue * 360 - 14.0)
+    rng = np.random.default_rng(0)
+    lines = np.asarray(art._chord_lines(rng, art.palette(p), p, 64, 64))
+    assert lines[..., 3].max() == 0  # nothing drawn
+    lines = np.asarray(art._chord_lines(rng, art.palette(keyed), keyed, 64, 64))
+    assert lines[..., 3].max() > 0  # a key without chords still draws its one line
+    img = art.render_abstract(drums, seed=3, width=96, height=96)
+    assert img.size == (96, 96)

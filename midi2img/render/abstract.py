@@ -51,7 +51,8 @@ class ArtParams:
         valence: -1 (sad, tense) .. 1 (happy).
         arousal: -1 (calm) .. 1 (energetic).
         affect_source: ``affect`` (the model's estimate) or ``proxy`` (mode, tempo, loudness).
-        tonic_pc: Tonic pitch class of the key (0 = C).
+        tonic_pc: Tonic pitch class of the key (0 = C); ``None`` without a key (a recording
+            with no pitched notes): the key then neither turns the hue nor draws a chord line.
         minor: Whether the key is minor.
         tempo_bpm: Tempo.
         density: Notes per second.
@@ -66,7 +67,7 @@ class ArtParams:
     valence: float
     arousal: float
     affect_source: str
-    tonic_pc: int
+    tonic_pc: int | None
     minor: bool
     tempo_bpm: float
     density: float
@@ -93,10 +94,10 @@ def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
 
 def art_params(analysis: Mapping[str, Any]) -> ArtParams:
     """Read the quantities the picture needs from an analysis dict (missing keys get defaults)."""
-    key = str(_get(analysis, "key", default="C major"))
-    tonic_name, _, mode = key.partition(" ")
-    tonic = PITCH_CLASS_OF.get(tonic_name, 0)
-    minor = mode.strip() == "minor"
+    key = _get(analysis, "key")
+    tonic_name, _, mode = str(key or "").partition(" ")
+    tonic = PITCH_CLASS_OF.get(tonic_name)
+    minor = tonic is not None and mode.strip() == "minor"
     tempo = float(_get(analysis, "tempo_bpm", default=110.0))
     velocity = float(_get(analysis, "notes", "mean_velocity", default=80.0))
     density = float(_get(analysis, "notes", "density_per_s", default=4.0))
@@ -173,8 +174,9 @@ class Palette:
 def palette(p: ArtParams) -> Palette:
     """Valence picks the hue (cool -> warm) and the brightness; arousal the saturation."""
     hue_deg = 230.0 + ((p.valence + 1) / 2) ** 0.8 * 170.0  # -1: blue, 0: violet-magenta, +1: gold
-    fifths = (p.tonic_pc * 7) % 12  # neighbouring keys get neighbouring hues
-    hue_deg += (fifths / 11.0 - 0.5) * 28.0
+    if p.tonic_pc is not None:
+        fifths = (p.tonic_pc * 7) % 12  # neighbouring keys get neighbouring hues
+        hue_deg += (fifths / 11.0 - 0.5) * 28.0
     sat = 0.38 + 0.5 * (p.arousal + 1) / 2
     val = 0.42 + 0.3 * (p.valence + 1) / 2 + 0.08 * (p.arousal + 1) / 2 - (0.06 if p.minor else 0)
     return Palette(hue_deg / 360.0, sat, val, 0.7 + 0.9 * (p.arousal + 1) / 2)
@@ -277,18 +279,21 @@ def _forms(rng: np.random.Generator, pal: Palette, p: ArtParams, w: int, h: int
 
 def _chord_lines(rng: np.random.Generator, pal: Palette, p: ArtParams, w: int, h: int
                  ) -> Image.Image:
-    """One flowing line per chord, coloured by its root; waves as fast as the tempo."""
+    """One flowing line per chord, coloured by its root; waves as fast as the tempo. Without
+    chords, one line in the key's colour; without a key either, none."""
     layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
-    roots = [r for r in p.chord_roots if r is not None] or [p.tonic_pc]
-    roots = roots[:12]
+    roots = [r for r in p.chord_roots if r is not None][:12]
+    if not roots and p.tonic_pc is not None:
+        roots = [p.tonic_pc]
+    tonic = p.tonic_pc if p.tonic_pc is not None else 0
     cycles = 0.6 + p.tempo_bpm / 60.0
     amp = h * (0.03 + 0.09 * (p.arousal + 1) / 2)
     xs = np.linspace(-0.05 * w, 1.05 * w, 160)
     base_y = h * (0.72 - 0.45 * p.register)
     width = max(1, int(min(w, h) * (0.004 + 0.01 * p.articulation)))
     for i, root in enumerate(roots):
-        rel = ((root - p.tonic_pc) * 7) % 12  # distance from the tonic on the circle of fifths
+        rel = ((root - tonic) * 7) % 12  # distance from the tonic on the circle of fifths
         dh = (rel / 12.0 - 0.5) * 0.25
         phase = rng.uniform(0, 2 * math.pi)
         off = (i - len(roots) / 2) * h * 0.012 + rng.normal(0, h * 0.02)
