@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture clean
 
 install: $(STAMP)
 
@@ -55,6 +55,9 @@ bench: install
 # every real prompt checked for mood words from opposite quadrants (about 20 min)
 bench-story: install
 	$(PY) bench/bench_story.py --out bench/story.md
+
+bench-texture: install
+	$(PY) bench/bench_texture.py --out bench/texture.md
 
 tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md

@@ -81,6 +81,7 @@ class Rule:
     scale_by: str | None = None
     valence: int | None = None
     arousal: int | None = None
+    unless_heard: str | None = None
 
     def directions(self) -> dict[str, int]:
         """The affect axes this cue points along: ``{"valence": +1, ...}``."""
@@ -106,6 +107,39 @@ class Rule:
         if self.max is not None:
             parts.append(f"< {self.max:g}")
         return f"{self.feature} " + " and ".join(parts)
+
+
+#: ``unless_heard`` conditions: what the audio taggers' keywords must not say for a rule that
+#: reads a texture statistic from the transcription (which holds pitched notes only).
+UNLESS_HEARD = {
+    "drums": "a drum kit is heard: Basic Pitch transcribes pitched notes only, so the drum hits "
+             "are sound this statistic does not see",
+    "ensemble": "two or more sound sources are heard (a drum kit beside pitched notes counts "
+                "as two, a choir as two), so the music is not a single line",
+}
+
+
+def heard_sources(subject_rules: set[str], note_count: Any) -> int:
+    """How many sound sources the taggers' instrument and voice keywords name (rule ids as
+    ``tag-drums``): each named instrument or voice is one, a choir two (an ensemble itself);
+    a drum kit beside transcribed notes that no named instrument accounts for adds one for
+    the unnamed instrument that played them. ``instrumental`` names no source."""
+    ids = set(subject_rules) - {"tag-instrumental"}
+    pitched = sum(2 if i == "tag-choir" else 1 for i in ids if i != "tag-drums")
+    drums = int("tag-drums" in ids)
+    if drums and not pitched and isinstance(note_count, int | float) and note_count > 0:
+        pitched = 1
+    return pitched + drums
+
+
+def contradicted_by_tags(rule: Rule, subject_rules: set[str] | None, note_count: Any) -> bool:
+    """Whether the taggers' keywords contradict what ``rule`` reads (its ``unless_heard``);
+    never without taggers."""
+    if rule.unless_heard is None or subject_rules is None:
+        return False
+    if rule.unless_heard == "drums":
+        return "tag-drums" in subject_rules
+    return heard_sources(subject_rules, note_count) >= 2
 
 
 @dataclass(frozen=True)
@@ -175,9 +209,13 @@ def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = No
         dirs = {axis: raw.get(axis) for axis in ("valence", "arousal")}
         if any(v not in (None, 1, -1) for v in dirs.values()):
             raise Midi2ImgError(f"rules: rule {rid}: valence/arousal must be 1 or -1")
+        unless = raw.get("unless_heard")
+        if unless is not None and unless not in UNLESS_HEARD:
+            raise Midi2ImgError(f"rules: rule {rid}: unless_heard must be one of "
+                                f"{', '.join(UNLESS_HEARD)}, got {unless!r}")
         rules.append(Rule(rid, str(raw["feature"]), str(raw["source"]), specs,
                           raw.get("equals"), raw.get("min"), raw.get("max"),
-                          raw.get("scale_by"), dirs["valence"], dirs["arousal"]))
+                          raw.get("scale_by"), dirs["valence"], dirs["arousal"], unless))
     genre = data.get("genre", {})
     gkw = {g: _specs(v, f"genre.{g}") for g, v in genre.get("keywords", {}).items()}
     missing = set(GTZAN_GENRES) - set(gkw)
@@ -235,15 +273,21 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         contradict it as their evidence; a cue rule whose direction contradicts the story adds
         no imagery. A keyword produced by several rules keeps the largest weight and lists every
         reason; near-duplicates ("flowing" and "flowing lines") are merged into the longer.
+        A rule reading a texture statistic of the transcription is left out, imagery and cue,
+        when the taggers' keywords contradict it (its ``unless_heard``, :data:`UNLESS_HEARD`).
     """
     from midi2img.mood_story import Cue, default_moods, mood_story, tag_cues
+    from midi2img.tag_rules import tag_keywords
 
     book = rules or default_rules()
+    heard = tag_keywords(tags) if tags is not None else []
+    subjects = {k.rule for k in heard if k.kind == "subject"} if tags is not None else None
     fired = []
     cues = []
     for rule in book.rules:
         value = features[rule.feature]
-        if not rule.matches(value):
+        if not rule.matches(value) or contradicted_by_tags(rule, subjects,
+                                                            features.get("note_count")):
             continue
         fired.append((rule, value))
         cues += [Cue(f"{rule.feature} = {_fmt(value)} (rule {rule.id})", axis, sign)
@@ -273,10 +317,7 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         q, _, words = mood_story(affect.valence, affect.arousal,
                                  getattr(affect, "confidence", None), cues)
         found.extend(Keyword(w, weight, why, "mood", f"affect-{q}") for w, weight, why in words)
-    if tags is not None:
-        from midi2img.tag_rules import tag_keywords
-
-        found.extend(tag_keywords(tags))
+    found.extend(heard)
     return merge_keywords(found)
 
 

@@ -230,3 +230,66 @@ def test_a_rule_weighed_by_a_null_feature_stays_silent() -> None:
     assert [k.keyword for k in apply_rules({"tempo_bpm": 100.0, "key_confidence": 0.5},
                                            rules=book)] == ["steady"]
     assert apply_rules({"tempo_bpm": 100.0, "key_confidence": None}, rules=book) == []
+
+
+def _heard(**probs: float) -> dict[str, dict[str, float]]:
+    """Tagger output with every tag silent except ``mtt_<tag>`` / ``msd_<tag>`` given."""
+    from midi2img.tag_rules import known_tags
+
+    tags = {t: dict.fromkeys(names, 0.0) for t, names in known_tags().items()}
+    for key, p in probs.items():
+        tagger, _, tag = key.partition("_")
+        tags[tagger][tag.replace("_", " ")] = p
+    return tags
+
+
+def test_heard_sources_counts_what_the_taggers_name() -> None:
+    from midi2img.rules import heard_sources
+
+    assert heard_sources(set(), 40) == 0
+    assert heard_sources({"tag-instrumental"}, 40) == 0
+    assert heard_sources({"tag-female-singer"}, 40) == 1
+    assert heard_sources({"tag-choir"}, 40) == 2  # an ensemble itself
+    assert heard_sources({"tag-female-singer", "tag-acoustic-guitar"}, 40) == 2
+    # a drum kit is unpitched: the transcribed notes come from another, unnamed instrument
+    assert heard_sources({"tag-drums"}, 40) == 2
+    assert heard_sources({"tag-drums", "tag-instrumental"}, 40) == 2
+    assert heard_sources({"tag-drums"}, 0) == 1
+    assert heard_sources({"tag-drums", "tag-electric-guitar"}, 40) == 2
+
+
+def test_a_texture_rule_the_taggers_contradict_is_left_out() -> None:
+    """Thin, sparse transcription: 'solitary figure' and 'minimalist' from MIDI, or from a
+    recording where the taggers name nothing; neither when they hear a drum kit, whose hits the
+    transcription lacks, beside the transcribed notes."""
+    thin = {**BASE, "polyphony": 1.2, "density_per_s": 1.5, "note_count": 45}
+    calm = AffectEstimate(0.4, -0.5, 0.8)  # a calm story: the sparse cue points its way
+    assert {"solitary figure", "minimalist"} <= set(_kw(thin, affect=calm))
+    quiet = _kw(thin, affect=calm, tags=_heard())
+    assert {"solitary figure", "minimalist"} <= set(quiet)
+    drums = _kw(thin, affect=calm, tags=_heard(mtt_drums=0.5))
+    assert "drum kit" in drums
+    assert not {"solitary figure", "minimalist", "vast empty space"} & set(drums)
+    # the sparse cue is gone from the mood words' evidence too
+    assert "density-sparse" in quiet["serene"].because
+    assert "density-sparse" not in drums["serene"].because
+    # a singer alone may be one line; a singer with a guitar is not
+    alone = _kw(thin, affect=calm, tags=_heard(msd_female_vocalists=0.5))
+    assert {"female singer", "solitary figure", "minimalist"} <= set(alone)
+    duo = _kw(thin, affect=calm, tags=_heard(msd_female_vocalists=0.5, mtt_guitar=0.5,
+                                              mtt_rock=0.2))
+    assert "electric guitar" in duo and "solitary figure" not in duo and "minimalist" in duo
+
+
+def test_an_unknown_unless_heard_fails_at_load_time() -> None:
+    import tomllib
+    from importlib import resources
+
+    from midi2img.errors import Midi2ImgError
+    from midi2img.rules import parse_rules
+
+    data = tomllib.loads((resources.files("midi2img.keywords") / "rules.toml").read_text())
+    assert {r.unless_heard for r in parse_rules(data).rules} == {None, "drums", "ensemble"}
+    data["rule"][0] = {**data["rule"][0], "unless_heard": "drum"}
+    with pytest.raises(Midi2ImgError, match="unless_heard must be one of drums, ensemble"):
+        parse_rules(data)

@@ -450,3 +450,22 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
         words = {k.keyword for k in sub.keywords}
         assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
             sec.index, words)
+
+
+def test_a_band_is_no_solitary_figure_but_the_solo_trumpet_is() -> None:
+    """Real recordings, whole analysis: The Pussycat Dolls' "Wait a Minute" (emotion4q
+    MT0014576739: singer, drums, synths) transcribes at polyphony under 1.5, the polyphony-thin
+    rule's condition ("a single line"), as half of emotion4q's full mixes do (bench/texture.md);
+    the taggers hear a female singer and a drum kit, so it is left out. The solo trumpet, where
+    the taggers name nothing, keeps it."""
+    from midi2img.analysis import analyse_track
+
+    band = analyse_track(require_data("emotion4q", "audio", "Q1", "MT0014576739.ogg"))
+    assert band.features.polyphony is not None and band.features.polyphony < 1.5
+    words = {k.keyword: k for k in band.keywords}
+    assert {"female singer", "drum kit"} <= set(words)
+    assert "solitary figure" not in words and "solitary figure" not in band.prompt.positive
+    trumpet = analyse_track(require_data("audio", RECORDINGS["trumpet"]))
+    assert trumpet.features.polyphony is not None and trumpet.features.polyphony < 1.5
+    solo = {k.keyword: k for k in trumpet.keywords}
+    assert "solitary figure" in solo and "polyphony-thin" in solo["solitary figure"].because
