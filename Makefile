@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture bench-genre-real clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture tune-genre-real clean
 
 install: $(STAMP)
 
@@ -59,8 +59,8 @@ bench-story: install
 bench-texture: install
 	$(PY) bench/bench_texture.py --out bench/texture.md
 
-bench-genre-real: install
-	$(PY) bench/bench_genre_real.py --out bench/genre_real.md
+tune-genre-real: install
+	$(PY) bench/tune_genre_real.py --out bench/genre_real.md --floors keywords/genre_floors.toml
 
 tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md

@@ -31,7 +31,7 @@ from midi2img.mood.audio_features import SoundRows
 from midi2img.mood.model import AffectEstimate
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
-from midi2img.rules import Keyword, apply_rules, genre_decision
+from midi2img.rules import Keyword, apply_rules, genre_decision, genre_silenced_by_floor
 from midi2img.tagger import TagResult
 from midi2img.transcribe import StreamingTranscriber, TranscriptionOptions
 
@@ -101,7 +101,8 @@ class Analysis:
         d: dict[str, Any] = {"source": self.source, "input_kind": self.input_kind}
         d.update(self.features.to_dict())
         d["genre"] = (None if self.genre is None else
-                      {**self.genre.to_dict(), "decision": genre_decision(self.genre)})
+                      {**self.genre.to_dict(), "decision": genre_decision(self.genre),
+                       "decision_note": genre_silenced_by_floor(self.genre)})
         d["affect"] = None if self.affect is None else self.affect.to_dict()
         d["tags"] = None if self.tags is None else self.tags.to_dict()
         d.update({

@@ -11,6 +11,8 @@ Keywords with the same or nearly the same words are merged.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,6 +153,11 @@ class RuleBook:
     genre_confident: float
     genre_blend: float
     genre_source: str
+    #: Per genre, the probability its imagery needs on real recordings besides the model's
+    #: threshold (``inf``: none ever, blends included), and the measurement behind it
+    #: (``keywords/genre_floors.toml``, ``make tune-genre-real``).
+    genre_floors: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    genre_floor_basis: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _specs(raw: Any, where: str) -> tuple[_KwSpec, ...]:
@@ -225,11 +232,34 @@ def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = No
                     float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")))
 
 
+def parse_genre_floors(data: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """Validate ``keywords/genre_floors.toml``: a floor (a probability, or ``inf``) and its
+    measurement for every GTZAN genre.
+
+    Raises:
+        Midi2ImgError: a missing or extra genre, or a floor that is no probability.
+    """
+    floors, basis = data.get("floor", {}), data.get("measured", {})
+    if set(floors) != set(GTZAN_GENRES) or set(basis) != set(GTZAN_GENRES):
+        raise Midi2ImgError("genre floors: [floor] and [measured] need exactly the 10 GTZAN "
+                            "genres")
+    out = {}
+    for g, v in floors.items():
+        if not isinstance(v, int | float) or not (0.0 <= v <= 1.0 or v == math.inf):
+            raise Midi2ImgError(f"genre floors: {g} = {v!r} is neither a probability nor inf")
+        out[g] = float(v)
+    return out, {g: str(v) for g, v in basis.items()}
+
+
 @lru_cache(maxsize=1)
 def default_rules() -> RuleBook:
-    """The rule table shipped in ``midi2img.keywords/rules.toml``."""
-    text = (resources.files("midi2img.keywords") / "rules.toml").read_text(encoding="utf-8")
-    return parse_rules(tomllib.loads(text))
+    """The rule table shipped in ``midi2img.keywords/rules.toml``, with the genre floors of
+    ``genre_floors.toml``."""
+    folder = resources.files("midi2img.keywords")
+    book = parse_rules(tomllib.loads((folder / "rules.toml").read_text(encoding="utf-8")))
+    floors, basis = parse_genre_floors(
+        tomllib.loads((folder / "genre_floors.toml").read_text(encoding="utf-8")))
+    return dataclasses.replace(book, genre_floors=floors, genre_floor_basis=basis)
 
 
 def _fmt(value: Any) -> str:
@@ -333,15 +363,47 @@ def _genre_thresholds(genre: GenrePrediction, book: RuleBook) -> tuple[float, fl
 
 def genre_decision(genre: GenrePrediction, rules: RuleBook | None = None) -> str:
     """How the genre entered the keywords: ``confident`` (the top genre is clearly supported),
-    ``blend`` (the top two together are, and the second is substantial) or ``silent``."""
+    ``blend`` (the top two together are, and the second is substantial) or ``silent``. A genre
+    below its real-recording floor (``RuleBook.genre_floors``) is silent; one whose floor is
+    ``inf`` enters no blend either."""
     book = rules or default_rules()
     confident, pair, second, _ = _genre_thresholds(genre, book)
-    (_, p1), (_, p2) = genre.top(2)
+    (g1, p1), (g2, p2) = genre.top(2)
+    floors = book.genre_floors
     if p1 >= confident:
-        return "confident"
-    if p1 + p2 >= pair and p2 >= second * p1:
+        return "confident" if p1 >= floors.get(g1, 0.0) else "silent"
+    if (p1 + p2 >= pair and p2 >= second * p1
+            and not any(math.isinf(floors.get(g, 0.0)) for g in (g1, g2))):
         return "blend"
     return "silent"
+
+
+def genre_silenced_by_floor(genre: GenrePrediction, rules: RuleBook | None = None
+                            ) -> str | None:
+    """Why the genre is silent although the model's thresholds alone would let it speak (a
+    real-recording floor, :func:`genre_floor_note`), or None."""
+    book = rules or default_rules()
+    if genre_decision(genre, book) != "silent":
+        return None
+    unfloored = genre_decision(genre, dataclasses.replace(book, genre_floors={}))
+    (g1, _), (g2, _) = genre.top(2)
+    if unfloored == "confident":
+        return genre_floor_note(g1, book)
+    if unfloored == "blend":  # one of the two may never give imagery
+        return genre_floor_note(g1 if math.isinf(book.genre_floors.get(g1, 0.0)) else g2, book)
+    return None
+
+
+def genre_floor_note(genre: str, rules: RuleBook | None = None) -> str:
+    """Why a genre's imagery does or does not reach real recordings, for evidence and reports
+    (empty for a rule table without floors)."""
+    book = rules or default_rules()
+    if genre not in book.genre_floors:
+        return ""
+    floor = book.genre_floors[genre]
+    need = "is never given" if math.isinf(floor) else f"needs p >= {floor:g}"
+    return (f"{genre} imagery {need}: on emotion4q's real recordings it matched AllMusic's "
+            f"genres {book.genre_floor_basis[genre]} (make tune-genre-real)")
 
 
 def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
@@ -361,6 +423,8 @@ def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
         return []
     out = []
     for g, share, how in picks:
+        if note := genre_floor_note(g, book):
+            how = f"{how}; {note}"
         for spec in book.genre_keywords[g]:
             out.append(Keyword(spec.text, spec.weight * share,
                                f"{how}; rule genre-{g}: {book.genre_source}", spec.kind,

@@ -183,19 +183,22 @@ def test_a_rule_on_an_unknown_feature_fails_at_load_time() -> None:
 
 
 def test_genre_decision_uses_the_models_measured_thresholds() -> None:
+    import dataclasses
+
+    book = dataclasses.replace(default_rules(), genre_floors={}, genre_floor_basis={})
     probs = np.array([0.45, 0.3] + [0.25 / 8] * 8)
     measured = {"confident": 0.62, "blend_pair": 1.0, "blend_second": 1.0}
     silent = GenrePrediction.from_probabilities(probs, thresholds=measured)
-    assert genre_decision(silent) == "silent" and not [
-        k for k in apply_rules(BASE, genre=silent) if k.rule.startswith("genre-")]
+    assert genre_decision(silent, book) == "silent" and not [
+        k for k in apply_rules(BASE, genre=silent, rules=book) if k.rule.startswith("genre-")]
     sure = GenrePrediction.from_probabilities(np.array([0.7, 0.2] + [0.1 / 8] * 8),
                                               thresholds=measured)
-    kws = [k for k in apply_rules(BASE, genre=sure) if k.rule.startswith("genre-")]
-    assert genre_decision(sure) == "confident" and kws
+    kws = [k for k in apply_rules(BASE, genre=sure, rules=book) if k.rule.startswith("genre-")]
+    assert genre_decision(sure, book) == "confident" and kws
     assert all("measured on the genre network's out-of-fold predictions" in k.because
                for k in kws)
     # without measured thresholds, the rule table's apply (0.58 + 0.3 >= 0.6: a blend)
-    assert genre_decision(GenrePrediction.from_probabilities(probs)) == "blend"
+    assert genre_decision(GenrePrediction.from_probabilities(probs), book) == "blend"
 
 
 def test_decision_thresholds_demand_the_precision() -> None:
@@ -293,3 +296,106 @@ def test_an_unknown_unless_heard_fails_at_load_time() -> None:
     data["rule"][0] = {**data["rule"][0], "unless_heard": "drum"}
     with pytest.raises(Midi2ImgError, match="unless_heard must be one of drums, ensemble"):
         parse_rules(data)
+
+
+def _floored(**floors: float):  # type: ignore[no-untyped-def]
+    """The shipped rules with the given genre floors (every other genre at 0)."""
+    import dataclasses
+
+    book = default_rules()
+    f = {g: floors.get(g, 0.0) for g in GTZAN_GENRES}
+    return dataclasses.replace(book, genre_floors=f,
+                               genre_floor_basis={g: f"measured {g}" for g in GTZAN_GENRES})
+
+
+def test_a_genre_under_its_real_recording_floor_gives_no_imagery_and_says_why() -> None:
+    from midi2img.rules import genre_silenced_by_floor
+
+    measured = {"confident": 0.62, "blend_pair": 0.7, "blend_second": 0.3}
+    book = _floored(blues=float("inf"), rock=0.8)
+    blues = GenrePrediction.from_probabilities(np.array([0.9] + [0.1 / 9] * 9),
+                                               thresholds=measured)
+    assert genre_decision(blues, book) == "silent"
+    assert not [k for k in apply_rules(BASE, genre=blues, rules=book)
+                if k.rule.startswith("genre-")]
+    why = genre_silenced_by_floor(blues, book)
+    assert why is not None and why.startswith("blues imagery is never given: on emotion4q's ")
+    assert "it matched AllMusic's genres measured blues" in why
+
+    def rock(p: float) -> GenrePrediction:
+        v = np.full(10, (1 - p) / 9)
+        v[GTZAN_GENRES.index("rock")] = p
+        return GenrePrediction.from_probabilities(v, thresholds=measured)
+
+    assert genre_decision(rock(0.7), book) == "silent"  # over 0.62, under rock's floor 0.8
+    assert "rock imagery needs p >= 0.8: on emotion4q" in genre_silenced_by_floor(rock(0.7), book)
+    kws = {k.keyword: k for k in apply_rules(BASE, genre=rock(0.85), rules=book)}
+    assert genre_decision(rock(0.85), book) == "confident" and "rock music" in kws
+    assert "rock imagery needs p >= 0.8" in kws["rock music"].because
+    assert "measured rock" in kws["rock music"].because
+    assert genre_silenced_by_floor(rock(0.85), book) is None
+    # a genre that never gives imagery enters no blend; two others still blend
+    v = np.full(10, 0.25 / 8)
+    v[GTZAN_GENRES.index("blues")], v[GTZAN_GENRES.index("jazz")] = 0.45, 0.3
+    pair = GenrePrediction.from_probabilities(v, thresholds=measured)
+    assert genre_decision(pair, _floored()) == "blend"
+    assert genre_decision(pair, book) == "silent"
+    assert "blues imagery is never given" in genre_silenced_by_floor(pair, book)
+    # silent for want of confidence is no floor's doing
+    flat = GenrePrediction.from_probabilities(np.full(10, 0.1), thresholds=measured)
+    assert genre_silenced_by_floor(flat, book) is None
+
+
+def test_the_shipped_genre_floors_load_and_bad_ones_fail() -> None:
+    import tomllib
+    from importlib import resources
+
+    from midi2img.errors import Midi2ImgError
+    from midi2img.rules import parse_genre_floors
+
+    data = tomllib.loads((resources.files("midi2img.keywords") / "genre_floors.toml").read_text())
+    floors, basis = parse_genre_floors(data)
+    assert set(floors) == set(basis) == set(GTZAN_GENRES)
+    assert default_rules().genre_floors == floors
+    assert all("held out by artist" in b for b in basis.values())
+    bad = {**data, "floor": {**data["floor"], "rock": 1.5}}
+    with pytest.raises(Midi2ImgError, match="rock = 1.5 is neither a probability nor inf"):
+        parse_genre_floors(bad)
+    missing = {**data, "floor": {g: v for g, v in data["floor"].items() if g != "pop"}}
+    with pytest.raises(Midi2ImgError, match="exactly the 10 GTZAN genres"):
+        parse_genre_floors(missing)
+
+
+def test_genre_floor_tuning_rules() -> None:
+    """bench/tune_genre_real.py: a genre right too seldom held out gets no imagery; one right
+    often enough keeps the model's threshold; one with too few recordings to judge keeps it."""
+    import importlib.util
+    import math
+    import tomllib
+    from pathlib import Path
+
+    from midi2img.rules import parse_genre_floors
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "tune_genre_real.py"
+    spec = importlib.util.spec_from_file_location("tune_genre_real", path)
+    assert spec is not None and spec.loader is not None
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    rows = []
+    for i in range(40):  # blues: right 1 time in 4 at every probability
+        rows.append({"artist": f"b{i}", "genre": "blues", "p": 0.7 + 0.007 * i,
+                     "right": i % 4 == 0, "allmusic": "Folk"})
+    for i in range(40):  # rock: right 9 times in 10
+        rows.append({"artist": f"r{i}", "genre": "rock", "p": 0.65 + 0.008 * i,
+                     "right": i % 10 != 0, "allmusic": "Pop/Rock"})
+    for i in range(5):  # disco: five recordings, all wrong, too few to overrule the model
+        rows.append({"artist": f"d{i}", "genre": "disco", "p": 0.9, "right": False,
+                     "allmusic": "Jazz"})
+    m = tune.measure(rows, 0.62)
+    assert math.isinf(m["blues"]["floor"])
+    assert (m["blues"]["before_right"], m["blues"]["before_fired"]) == (10, 40)
+    assert m["rock"]["floor"] == 0.62 and m["rock"]["held_fired"] == 40
+    assert m["disco"]["floor"] == 0.62 and m["disco"]["before_fired"] == 5
+    text = tune.floors_toml(m, 0.62)
+    floors, _ = parse_genre_floors(tomllib.loads(text))
+    assert math.isinf(floors["blues"]) and floors["rock"] == 0.62

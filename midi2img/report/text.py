@@ -55,8 +55,9 @@ def render_table(d: Mapping[str, Any], *, width: int | None = None) -> str:
     omitted = d.get("omitted", {})
     if d.get("genre"):
         top = sorted(d["genre"]["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+        note = d["genre"].get("decision_note")
         lines.append("  genre          " + ", ".join(f"{g} {p:.2f}" for g, p in top)
-                     + f" ({d['genre']['decision']})")
+                     + f" ({d['genre']['decision']}{': ' + note if note else ''})")
     for tagger, label in (("mtt", "tags (MTT)"), ("msd", "tags (MSD)")):
         probs = (d.get("tags") or {}).get(tagger)
         if probs:
