@@ -5,8 +5,11 @@ The rules themselves are data (``keywords/rules.toml``, ``keywords/tags.toml``,
 ``keywords/moods.toml``, shipped as ``midi2img.keywords``); this module loads, validates and
 applies them. Mood words come only from the affect estimate (:mod:`midi2img.mood_story`); a cue
 rule (mode, tempo, register, dynamics, articulation, harmony) adds imagery and is the evidence for
-or against the estimate, and its imagery is left out when its direction contradicts the story.
-Keywords with the same or nearly the same words are merged.
+or against the estimate, and its imagery is left out when its direction contradicts the story, or
+when the taggers hear what its transcription statistic cannot see (``unless_heard``). A genre's
+imagery needs the genre network's measured threshold and the genre's floor measured on real
+recordings (``keywords/genre_floors.toml``). Keywords with the same or nearly the same words are
+merged.
 """
 
 from __future__ import annotations
