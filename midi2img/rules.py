@@ -370,9 +370,12 @@ def genre_decision(genre: GenrePrediction, rules: RuleBook | None = None) -> str
     below its real-recording floor (``RuleBook.genre_floors``) is silent; one whose floor is
     ``inf`` enters no blend either."""
     book = rules or default_rules()
+    return _decision(genre, book, book.genre_floors)
+
+
+def _decision(genre: GenrePrediction, book: RuleBook, floors: Mapping[str, float]) -> str:
     confident, pair, second, _ = _genre_thresholds(genre, book)
     (g1, p1), (g2, p2) = genre.top(2)
-    floors = book.genre_floors
     if p1 >= confident:
         return "confident" if p1 >= floors.get(g1, 0.0) else "silent"
     if (p1 + p2 >= pair and p2 >= second * p1
@@ -386,9 +389,9 @@ def genre_silenced_by_floor(genre: GenrePrediction, rules: RuleBook | None = Non
     """Why the genre is silent although the model's thresholds alone would let it speak (a
     real-recording floor, :func:`genre_floor_note`), or None."""
     book = rules or default_rules()
-    if genre_decision(genre, book) != "silent":
+    if _decision(genre, book, book.genre_floors) != "silent":
         return None
-    unfloored = genre_decision(genre, dataclasses.replace(book, genre_floors={}))
+    unfloored = _decision(genre, book, {})
     (g1, _), (g2, _) = genre.top(2)
     if unfloored == "confident":
         return genre_floor_note(g1, book)
