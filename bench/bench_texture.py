@@ -23,11 +23,11 @@ one line), and the figures show how often they apply.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +46,26 @@ def convert(src: Path, out: Path) -> None:
         sys.exit(f"convert failed ({done.returncode}): {done.stderr.strip()[-500:]}")
 
 
+def analyses(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each track folder's name and ``analysis.json`` under ``out``, in path order."""
+    from midi2img.convert import read_output
+
+    for f in sorted(out.rglob("analysis.json")):
+        a = read_output(f.parent)
+        if a is None:
+            sys.exit(f"{f}: unreadable; delete it and rerun")
+        yield f.parent.name, a
+
+
 def read(out: Path) -> list[dict[str, Any]]:
     """One row per analysis: name, polyphony, density, note count, subject rule ids."""
     from midi2img.tag_rules import tag_keywords
 
     rows = []
-    for f in sorted(out.rglob("analysis.json")):
-        a = json.loads(f.read_text(encoding="utf-8"))
+    for name, a in analyses(out):
         notes = a["notes"]
         subjects = {k.rule for k in tag_keywords(a["tags"]) if k.kind == "subject"}
-        rows.append({"name": f.parent.name, "polyphony": notes.get("polyphony"),
+        rows.append({"name": name, "polyphony": notes.get("polyphony"),
                      "density_per_s": notes.get("density_per_s"),
                      "note_count": notes.get("count", 0), "subjects": subjects})
     return rows

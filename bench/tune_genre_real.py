@@ -31,8 +31,6 @@ Writes ``keywords/genre_floors.toml`` (read by :mod:`midi2img.rules`) and the re
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 import time
 from collections import defaultdict
@@ -67,19 +65,22 @@ COMPATIBLE: dict[str, set[str]] = {
 }
 
 
-def read(work: Path, meta_csv: Path) -> list[dict[str, Any]]:
-    """One row per recording: artist, top genre, its probability, whether AllMusic agrees."""
-    with meta_csv.open(encoding="utf-8") as f:
-        meta = {Path(r["file"]).stem: r for r in csv.DictReader(f)}
+def read(work: Path, data: Path) -> list[dict[str, Any]]:
+    """One row per recording: its artist and artist group (the one the affect model's split
+    uses), top genre, its probability, whether AllMusic agrees."""
+    from bench_texture import analyses
+
+    from midi2img.mood.dataset import emotion4q_clips
+
+    clips = {c.song: c for c in emotion4q_clips(data)}
     rows = []
-    for path in sorted(work.rglob("analysis.json")):
-        a = json.loads(path.read_text(encoding="utf-8"))
-        m = meta[path.parent.name]
+    for name, a in analyses(work):
+        c = clips[name]
         probs = a["genre"]["probabilities"]
         top = max(sorted(probs), key=probs.__getitem__)
-        allmusic = {g.strip() for g in m["allmusic_genres"].split(";") if g.strip()}
-        rows.append({"artist": m["artist"], "genre": top, "p": float(probs[top]),
-                     "right": bool(allmusic & COMPATIBLE[top]),
+        allmusic = set(c.genres)
+        rows.append({"artist": c.artist, "group": c.group, "genre": top,
+                     "p": float(probs[top]), "right": bool(allmusic & COMPATIBLE[top]),
                      "confident": float(a["genre"]["thresholds"]["confident"]),
                      "allmusic": "; ".join(sorted(allmusic))})
     return rows
@@ -103,7 +104,7 @@ def folds(rows: list[dict[str, Any]]) -> list[np.ndarray]:
     """Artist-grouped folds (sklearn's GroupKFold: deterministic, balanced by size)."""
     from sklearn.model_selection import GroupKFold
 
-    groups = [r["artist"] for r in rows]
+    groups = [r["group"] for r in rows]
     return [te for _, te in GroupKFold(n_splits=FOLDS).split(np.zeros(len(rows)), groups=groups)]
 
 
@@ -208,7 +209,7 @@ def main() -> None:
     data = data_dir()
     t0 = time.perf_counter()
     convert(data / "emotion4q" / "audio", args.work / "emotion4q")
-    rows = read(args.work / "emotion4q", data / "emotion4q" / "metadata.csv")
+    rows = read(args.work / "emotion4q", data)
     confident = {r["confident"] for r in rows}
     if len(confident) != 1:
         raise SystemExit(f"analyses from different genre models: confident {sorted(confident)}")

@@ -383,14 +383,14 @@ def test_genre_floor_tuning_rules() -> None:
     spec.loader.exec_module(tune)
     rows = []
     for i in range(40):  # blues: right 1 time in 4 at every probability
-        rows.append({"artist": f"b{i}", "genre": "blues", "p": 0.7 + 0.007 * i,
+        rows.append({"artist": f"b{i}", "group": f"b{i}", "genre": "blues", "p": 0.7 + 0.007 * i,
                      "right": i % 4 == 0, "allmusic": "Folk"})
     for i in range(40):  # rock: right 9 times in 10
-        rows.append({"artist": f"r{i}", "genre": "rock", "p": 0.65 + 0.008 * i,
+        rows.append({"artist": f"r{i}", "group": f"r{i}", "genre": "rock", "p": 0.65 + 0.008 * i,
                      "right": i % 10 != 0, "allmusic": "Pop/Rock"})
     for i in range(5):  # disco: five recordings, all wrong, too few to overrule the model
-        rows.append({"artist": f"d{i}", "genre": "disco", "p": 0.9, "right": False,
-                     "allmusic": "Jazz"})
+        rows.append({"artist": f"d{i}", "group": f"d{i}", "genre": "disco", "p": 0.9,
+                     "right": False, "allmusic": "Jazz"})
     m = tune.measure(rows, 0.62)
     assert math.isinf(m["blues"]["floor"])
     assert (m["blues"]["before_right"], m["blues"]["before_fired"]) == (10, 40)
