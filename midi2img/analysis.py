@@ -1,39 +1,53 @@
-"""The analysis pipeline: a track (audio or MIDI) to features, keywords and a prompt.
+"""The analysis of a track: its stages, run in one pass over the audio, then keywords and prompt.
 
-One pass over the audio, in segments of about 30 s, feeds every audio stage at once (Basic Pitch,
-the onset envelope for tempo, the musicnn taggers, the genre network's windows), so memory stays
-bounded for long recordings and the file is decoded only once. :meth:`Analysis.to_dict` is the
-analysis contract (``docs/CONTRACT.md``): what ``keywords --json`` prints and ``convert`` writes
-as ``analysis.json``. Every key is always present; what could not be computed is ``null`` with the
-reason in ``omitted``.
+The stages (:mod:`midi2img.stages`: Basic Pitch, the tempo, the musicnn taggers, the genre
+network, the sound descriptors, key, chords, note statistics, affect) are listed in one registry.
+:func:`analyse_track` decodes a recording once, in segments of about 30 s, and feeds every audio
+stage at once, so memory stays bounded for long recordings; then every stage finishes, in
+registry order, into its typed result. The keyword rules read the results' features (and the
+genre, affect and tags), the templater writes the prompt. With ``segments``, the track is split
+into sections and each section is analysed by the same stages over its part of the audio
+(:meth:`midi2img.stages.Stage.section`).
+
+:meth:`Analysis.to_dict` is the analysis contract (``docs/CONTRACT.md``): what ``keywords --json``
+prints and ``convert`` writes as ``analysis.json``. Every key is always present; what could not
+be computed is ``null`` with the reason in ``omitted``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from midi2img import __version__
-from midi2img.audio import is_midi, iter_blocks, iter_segments, probe
+from midi2img.audio import AudioInfo, is_midi, iter_blocks, iter_segments, probe
 from midi2img.config import quiet_libraries
-from midi2img.constants import ONSET_HOP, SEGMENT_PAD_SAMPLES, SEGMENT_SAMPLES, SILENCE_PEAK
+from midi2img.constants import SEGMENT_PAD_SAMPLES, SEGMENT_SAMPLES, SILENCE_PEAK
 from midi2img.errors import InputError
-from midi2img.features import SymbolicFeatures, extract, tempo_from_onset_envelope
-from midi2img.gtzan.model import GenrePrediction, GtzanScorer
-from midi2img.modeling import SHIPPED, load_model, model_version
-from midi2img.mood.audio_features import SoundRows
-from midi2img.mood.model import AffectEstimate
+from midi2img.features import SymbolicFeatures, music_duration
+from midi2img.features.record import order_contract
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
 from midi2img.rules import Keyword, apply_rules, genre_decision, genre_silenced_by_floor
-from midi2img.tagger import TagResult
-from midi2img.transcribe import StreamingTranscriber, TranscriptionOptions
+from midi2img.stages import Processor, Span, Stage, StageContext, StageSkipped, stages
+from midi2img.stages.note_stats import NO_NOTES_REASON
+from midi2img.transcribe import TranscriptionOptions
+
+if TYPE_CHECKING:
+    from midi2img.gtzan.model import GenrePrediction
+    from midi2img.mood.audio_features import SoundRows
+    from midi2img.mood.model import AffectEstimate
+    from midi2img.tagger import TagResult
+
+__all__ = ["NO_NOTES_REASON", "Analysis", "AnalysisOptions", "ProgressFn", "Section",
+           "Segmentation", "analyse_section", "analyse_track", "versions", "warm_models"]
 
 #: Called as ``progress(stage, fraction)`` while a track is analysed: ``stage`` names what runs
 #: now (``"transcribing"``, ``"genre"``, ...), ``fraction`` is the share of the whole track's
@@ -45,7 +59,8 @@ _AUDIO_SHARE = 0.9
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """Settings of one analysis run.
+    """Settings of one analysis run; each stage reads the ones it declares
+    (:meth:`midi2img.stages.Stage.options`).
 
     Attributes:
         transcription: Basic Pitch's settings.
@@ -74,37 +89,113 @@ class AnalysisOptions:
 
 
 @dataclass(frozen=True)
-class Analysis:
-    """Everything known about a track; :meth:`to_dict` gives the JSON contract.
+class Segmentation:
+    """How a track was split into sections.
 
-    ``timings_s`` (seconds per stage) stays on the record and out of the contract, so the same
-    input always gives the same JSON; so does ``sound`` (the audio affect model's per-block
-    rows, from which a section's affect is computed).
+    Attributes:
+        requested: ``"auto"`` or the number of sections asked for.
+        method: How the bounds were found (``novelty``, ``equal``, ...).
+        count: Number of sections.
+    """
+
+    requested: str | int
+    method: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's ``segmentation`` object."""
+        return {"requested": self.requested, "method": self.method, "count": self.count}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything known about a track (or a section of one); :meth:`to_dict` gives the contract.
+
+    Attributes:
+        source: The track as the user named it (a section: ``"path#start-end"``).
+        input_kind: ``audio`` or ``midi``.
+        duration_s: Length of the music analysed.
+        stages: The stages of the analysis, in order (those that did not run included).
+        results: Each stage's result by stage name (only the stages that gave one).
+        keywords: The keywords, heaviest first.
+        prompt: The prompt pair.
+        omitted: Contract key -> why it is null (or incomplete), in the contract's order.
+        content_hash: Hash of the input, for seeds.
+        timings_s: Seconds per stage (off the contract, so the same input gives the same JSON).
+        sections: With ``segments``: each section's analysis.
+        segmentation: With ``segments``: how the track was split.
     """
 
     source: str
     input_kind: str
-    features: SymbolicFeatures
-    notes: Notes
+    duration_s: float
+    stages: tuple[Stage, ...]
+    results: Mapping[str, Any]
     keywords: tuple[Keyword, ...]
     prompt: Prompt
-    genre: GenrePrediction | None = None
-    affect: AffectEstimate | None = None
-    tags: TagResult | None = None
-    omitted: dict[str, str] = field(default_factory=dict)
-    timings_s: dict[str, float] = field(default_factory=dict)
+    omitted: Mapping[str, str] = field(default_factory=dict)
     content_hash: str = ""
-    sound: SoundRows | None = None
+    timings_s: Mapping[str, float] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
+    segmentation: Segmentation | None = None
+
+    @property
+    def notes(self) -> Notes:
+        """The notes (transcribed, or the MIDI file's)."""
+        notes: Notes = self.results["transcription"]
+        return notes
+
+    @property
+    def features(self) -> SymbolicFeatures:
+        """Every symbolic feature in one flat record (tempo, key, harmony, note statistics)."""
+        r = self.results
+        return SymbolicFeatures.from_parts(self.duration_s, r["tempo"], r["key"], r["chords"],
+                                           r["notes"])
+
+    @property
+    def genre(self) -> GenrePrediction | None:
+        """The genre network's probabilities (None: not scored)."""
+        return self.results.get("genre")
+
+    @property
+    def affect(self) -> AffectEstimate | None:
+        """Valence, arousal and confidence (None: not estimated)."""
+        return self.results.get("affect")
+
+    @property
+    def tags(self) -> TagResult | None:
+        """The audio taggers' windows (None: not run)."""
+        return self.results.get("tags")
+
+    @property
+    def sound(self) -> SoundRows | None:
+        """The sound descriptors' block rows (None: not computed)."""
+        return self.results.get("sound")
+
+    def feature_values(self) -> dict[str, Any]:
+        """What the keyword rules read: the track's ``duration_s`` and every stage's
+        :meth:`~midi2img.stages.Stage.features`."""
+        return _feature_values(self.duration_s, self.stages, self.results)
+
+    def stage_contract(self) -> dict[str, Any]:
+        """The stages' contract keys: each stage's result, or ``null`` for one that did not run,
+        in the contract's order (the genre with how it enters the keywords)."""
+        d: dict[str, Any] = {}
+        for st in self.stages:
+            part = (st.contract(self.results[st.name]) if st.name in self.results
+                    else st.null_contract())
+            for key, value in part.items():
+                d.setdefault(key, value)
+        if d.get("genre") is not None and self.genre is not None:
+            d["genre"] = {**d["genre"], "decision": genre_decision(self.genre),
+                          "decision_note": genre_silenced_by_floor(self.genre)}
+        return order_contract(d)
 
     def to_dict(self) -> dict[str, Any]:
         """The analysis contract (``docs/CONTRACT.md``)."""
-        d: dict[str, Any] = {"source": self.source, "input_kind": self.input_kind}
-        d.update(self.features.to_dict())
-        d["genre"] = (None if self.genre is None else
-                      {**self.genre.to_dict(), "decision": genre_decision(self.genre),
-                       "decision_note": genre_silenced_by_floor(self.genre)})
-        d["affect"] = None if self.affect is None else self.affect.to_dict()
-        d["tags"] = None if self.tags is None else self.tags.to_dict()
+        d: dict[str, Any] = {"source": self.source, "input_kind": self.input_kind,
+                             "duration_s": round(self.duration_s, 3)}
+        d.update(self.stage_contract())
         d.update({
             "keywords": [k.to_dict() for k in self.keywords],
             "prompt": self.prompt.positive,
@@ -118,9 +209,67 @@ class Analysis:
         return d
 
 
+@dataclass(frozen=True)
+class Section:
+    """One section of a track, analysed by the same stages over its part of the track.
+
+    Attributes:
+        index: 1-based position.
+        start_s: Start in the track (s).
+        end_s: End in the track (s).
+        analysis: Its analysis (None: a pause, where no note of the track sounds).
+        audio_from: Where its audio evidence (tags, mood) comes from: ``"section"`` (its own
+            audio), ``"track"`` (too short for evidence of its own, :meth:`Stage.evidence`), or
+            None (no stage reads audio evidence: MIDI input, or a pause).
+    """
+
+    index: int
+    start_s: float
+    end_s: float
+    analysis: Analysis | None
+    audio_from: str | None = None
+
+    @property
+    def silent(self) -> bool:
+        """Whether the section is a pause (no note of the track sounds in it)."""
+        return self.analysis is None
+
+    def label(self) -> str:
+        """``"2  0:32-1:04"``, for the contact sheet."""
+        return f"{self.index}  {_clock(self.start_s)}-{_clock(self.end_s)}"
+
+    def to_dict(self, *, track: Analysis, seed: int | None) -> dict[str, Any]:
+        """The section's entry in the contract's ``sections`` (the images' fields aside).
+
+        A pause has no analysis of its own: it shows the track's prompt.
+        """
+        row: dict[str, Any] = {"index": self.index, "start_s": round(self.start_s, 3),
+                               "end_s": round(self.end_s, 3), "seed": seed}
+        if self.analysis is None:
+            row.update(silent=True, keywords=[], prompt=track.prompt.positive,
+                       negative_prompt=track.prompt.negative, affect=None, tags=None,
+                       audio_from=None)
+            return row
+        sd = self.analysis.stage_contract()
+        row.update(key=sd["key"], notes=sd["notes"]["count"], progression=sd["progression"][:16],
+                   keywords=[{"keyword": k.keyword, "weight": round(k.weight, 4)}
+                             for k in self.analysis.keywords],
+                   prompt=self.analysis.prompt.positive,
+                   negative_prompt=self.analysis.prompt.negative, affect=sd["affect"],
+                   tags=sd["tags"], audio_from=self.audio_from)
+        return row
+
+
+def _clock(t: float) -> str:
+    m, s = divmod(int(round(t)), 60)
+    return f"{m}:{s:02d}"
+
+
 def versions() -> dict[str, Any]:
     """Versions of midi2img and of every model it uses (``null`` for one not shipped)."""
     import importlib.metadata as md
+
+    from midi2img.modeling import SHIPPED, model_version
 
     try:
         bp = md.version("basic-pitch")
@@ -132,108 +281,115 @@ def versions() -> dict[str, Any]:
     return {"midi2img": __version__, "models": models}
 
 
-def _model_or_reason(name: str, folder: Path | None, omitted: dict[str, str]) -> Any:
-    """The model ``name`` (from ``folder``, else the shipped one), or None with the reason
-    recorded in ``omitted`` (under the contract key it fills) when none is shipped. A broken
-    model is an error (ModelError)."""
-    if folder is None and not SHIPPED[name].available():
-        omitted[name.split("_")[0]] = f"no {name} model is shipped with this installation"
-        return None
-    return load_model(name, folder)
+def warm_models(options: AnalysisOptions) -> None:
+    """Load every model a recording's analysis will need (once per process: each loader
+    caches), so a worker pays for it before its first track rather than during it.
+
+    Raises:
+        ModelError: a shipped model is broken.
+    """
+    quiet_libraries()
+    for st in stages():
+        st.warm(options, "audio")
+        st.warm(options, "midi")
 
 
-def section_affect(analysis: Analysis, start_s: float, end_s: float,
-                   options: AnalysisOptions | None = None) -> AffectEstimate | None:
-    """Valence and arousal of ``[start_s, end_s)`` of a recording, from that section's own audio
-    (None for MIDI input or without the audio affect model; the symbolic model then reads the
-    section's notes)."""
-    if analysis.sound is None or analysis.tags is None:
-        return None
-    folder = options.affect_model if options is not None else None
-    if folder is None and not SHIPPED["affect_audio"].available():
-        return None
-    return load_model("affect_audio", folder).predict(analysis.sound, analysis.tags,
-                                                      start_s=start_s, end_s=end_s)
+# ---- running the stages ---------------------------------------------------------------------
 
 
-class _AudioPass:
-    """Per-segment consumers of the single pass over the audio."""
+@dataclass
+class _Run:
+    """The stages' results, the reasons for what is missing, and the times of one analysis."""
 
-    def __init__(self, options: AnalysisOptions, genre_scorer: GtzanScorer | None) -> None:
-        from midi2img.mood.audio_features import AudioMoodStream
-        from midi2img.tagger import TagStream
+    ctx: StageContext
+    plan: list[tuple[Stage, str | None]]
+    results: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    content_hash: str = ""
 
-        self.transcriber = StreamingTranscriber(options.transcription)
-        self.tagger = TagStream() if options.use_tags else None
-        self.mood = AudioMoodStream() if options.use_affect and options.use_tags else None
-        self.genre_scorer = genre_scorer
-        self.genre_rows: list[np.ndarray] = []
-        self.genre_window_s: list[float] = []
-        self.genre_bounds: list[tuple[float, float]] = []
-        self.envelopes: list[np.ndarray] = []
-        self.peak = 0.0
-        self.hash = hashlib.sha256()
-        self.t_transcribe = self.t_tempo = self.t_genre = self.t_tags = self.t_mood = 0.0
+    def finish(self, st: Stage, why: str | None, step: Callable[[], Any]) -> None:
+        """Finish one stage (``step`` gives its result), or record why it does not run."""
+        if why is None:
+            missing = [r for r in st.requires if r not in self.results]
+            if missing:
+                why = f"needs the {', '.join(missing)} stage, which did not run"
+        if why is None:
+            t0 = time.perf_counter()
+            try:
+                result = step()
+            except StageSkipped as skip:
+                why = str(skip.args[0]) if skip.args else f"the {st.name} stage could not run"
+            else:
+                self.results[st.name] = result
+                why = st.note(self.ctx, result)
+            self.timings[st.name] = self.timings.get(st.name, 0.0) + time.perf_counter() - t0
+        if why is not None:
+            for key in st.contract_keys:
+                self.reasons.setdefault(key, why)
 
-    def feed(self, seg: Any) -> None:
-        import librosa
+    def omitted(self) -> dict[str, str]:
+        """Contract key -> why it is null or incomplete, in the contract's order."""
+        return order_contract(dict(self.reasons))
 
+    def keywords_prompt(self) -> tuple[list[Keyword], Prompt]:
+        """The keyword rules over the stages' features (and the genre, affect and tags), then
+        the prompt."""
+        flat = _feature_values(self.ctx.duration_s, [st for st, _ in self.plan], self.results)
+        tags = self.results.get("tags")
+        keywords = apply_rules(flat, genre=self.results.get("genre"),
+                               affect=self.results.get("affect"),
+                               tags=tags.pooled() if tags is not None else None)
+        return keywords, build_prompt(keywords, style=self.ctx.options.style)
+
+
+def _feature_values(duration_s: float, stage_list: Sequence[Stage], results: Mapping[str, Any]
+                    ) -> dict[str, Any]:
+    flat: dict[str, Any] = {"duration_s": duration_s}
+    for st in stage_list:
+        if st.name in results:
+            flat.update(st.features(results[st.name]))
+    return flat
+
+
+def _audio_pass(run: _Run, info: AudioInfo, report: ProgressFn) -> dict[str, Processor]:
+    """Decode the recording once, feeding every audio stage that runs; returns their processors
+    and sets ``run.content_hash``.
+
+    Raises:
+        InputError: the recording is silent.
+    """
+    processors = {st.name: st.open(run.ctx) for st, why in run.plan
+                  if why is None and st.fed_audio("audio")}
+    peak = 0.0
+    digest = hashlib.sha256()
+    report("transcribing", 0.0)
+    for seg in iter_segments(iter_blocks(info), core_samples=SEGMENT_SAMPLES,
+                             pad_samples=SEGMENT_PAD_SAMPLES):
         core = seg.core
-        self.peak = max(self.peak, float(np.max(np.abs(core))) if core.size else 0.0)
-        self.hash.update(np.round(core[::64] * 1000).astype(np.int16).tobytes())
-        t0 = time.perf_counter()
-        self.transcriber.feed(seg)
-        t1 = time.perf_counter()
-        env = librosa.onset.onset_strength(y=seg.samples, sr=seg.sr, hop_length=ONSET_HOP)
-        a = int(round((seg.core_start_s - seg.start_s) * seg.sr / ONSET_HOP))
-        b = a + int(round((seg.core_end_s - seg.core_start_s) * seg.sr / ONSET_HOP))
-        self.envelopes.append(env[a:b])
-        t2 = time.perf_counter()
-        if self.genre_scorer is not None and core.size >= 2048:
-            self.genre_rows.append(self.genre_scorer.window_features(core, seg.sr))
-            self.genre_window_s.append(core.size / seg.sr)
-            self.genre_bounds.append((seg.core_start_s, seg.core_end_s))
-        t3 = time.perf_counter()
-        if self.tagger is not None:
-            self.tagger.feed(core)
-        t4 = time.perf_counter()
-        if self.mood is not None:
-            self.mood.feed(seg)
-        self.t_mood += time.perf_counter() - t4
-        self.t_transcribe += t1 - t0
-        self.t_tempo += t2 - t1
-        self.t_genre += t3 - t2
-        self.t_tags += t4 - t3
-
-    def genre_windows(self, tags: TagResult | None) -> np.ndarray:
-        """Input rows of the 30 s windows to score (the table recipe, and the MSD tagger's rows
-        inside each window); a final window shorter than the GTZAN recipe's minimum is dropped
-        unless it is the only one."""
-        from midi2img.gtzan.features import MIN_WINDOW_S
-
-        assert self.genre_scorer is not None
-        rows = []
-        for row, span, (a, b) in zip(self.genre_rows, self.genre_window_s, self.genre_bounds,
-                                     strict=True):
-            msd = tags.window(a, b).probabilities["msd"] if tags is not None else None
-            rows.append((span, self.genre_scorer.window_row(row, msd)))
-        keep = [r for s, r in rows if s >= MIN_WINDOW_S]
-        return np.stack(keep or [rows[0][1]])
-
-
-#: ``omitted["notes"]`` of a recording where Basic Pitch found no pitched note.
-NO_NOTES_REASON = ("no pitched notes could be transcribed (percussion, speech or noise?): the "
-                   "key, chords and note statistics are null; tempo, genre, tags and mood come "
-                   "from the audio")
+        peak = max(peak, float(np.max(np.abs(core))) if core.size else 0.0)
+        digest.update(np.round(core[::64] * 1000).astype(np.int16).tobytes())
+        for name, proc in processors.items():
+            t0 = time.perf_counter()
+            proc.feed(seg)
+            run.timings[name] = run.timings.get(name, 0.0) + time.perf_counter() - t0
+        report("transcribing", _AUDIO_SHARE * min(seg.core_end_s / info.duration_s, 1.0))
+    if peak < SILENCE_PEAK:
+        raise InputError(f"{run.ctx.source}: the recording is silent (peak level below -60 dBFS)")
+    run.content_hash = digest.hexdigest()[:16]
+    return processors
 
 
 def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
+                  segments: str | int | None = None,
                   progress: ProgressFn | None = None) -> Analysis:
     """Analyse one track: audio (transcribed with Basic Pitch) or a ``.mid``/``.midi`` file.
 
     Args:
         path: The track, as the user named it (kept as given in ``source``).
         options: Analysis settings.
+        segments: ``"auto"`` or a number of sections to split the track into, each analysed by
+            the same stages (None: no sections).
         progress: Receives ``(stage, fraction done)`` as the work goes on.
 
     Raises:
@@ -246,152 +402,94 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
     opts = options or AnalysisOptions()
     report = progress or (lambda stage, fraction: None)
     p = Path(path)
-    timings: dict[str, float] = {}
-    omitted: dict[str, str] = {}
-    genre_pred: GenrePrediction | None = None
-    tags: TagResult | None = None
-    sound: SoundRows | None = None
-    affect: AffectEstimate | None = None
     t_start = time.perf_counter()
-    if is_midi(p):
+    kind = "midi" if is_midi(p) else "audio"
+    run = _Run(StageContext(opts, kind, p), [])
+    run.plan = [(st, st.skip_reason(run.ctx)) for st in stages()]
+    processors: dict[str, Processor] = {}
+    if kind == "midi":
         report("reading MIDI", 0.0)
         notes = read_midi(p)
         if not len(notes):
             raise InputError(f"{p}: the MIDI file has no pitched notes")
-        timings["read_midi"] = time.perf_counter() - t_start
-        report("features", 0.5)
-        t0 = time.perf_counter()
-        feats = extract(notes)
-        timings["features"] = time.perf_counter() - t0
-        kind = "midi"
-        content_hash = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-        omitted["genre"] = ("MIDI input has no audio to score with the GTZAN genre network"
-                            if opts.use_genre else "switched off")
-        omitted["tags"] = ("MIDI input has no audio for the audio taggers" if opts.use_tags
-                           else "switched off")
+        run.results["transcription"] = notes  # the input is already notes
+        run.timings["read_midi"] = time.perf_counter() - t_start
+        run.content_hash = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        run.ctx = dataclasses.replace(run.ctx, duration_s=music_duration(notes, None))
     else:
         info = probe(p)
-        model = _model_or_reason("genre", opts.genre_model, omitted) if opts.use_genre else None
-        if not opts.use_genre:
-            omitted["genre"] = "switched off"
-        scorer = GtzanScorer(model) if model is not None else None
-        ap = _AudioPass(opts, scorer)
-        report("transcribing", 0.0)
-        for seg in iter_segments(iter_blocks(info), core_samples=SEGMENT_SAMPLES,
-                                 pad_samples=SEGMENT_PAD_SAMPLES):
-            ap.feed(seg)
-            report("transcribing", _AUDIO_SHARE * min(seg.core_end_s / info.duration_s, 1.0))
-        timings.update(transcribe=ap.t_transcribe, onset_envelope=ap.t_tempo,
-                       genre_features=ap.t_genre)
-        if ap.tagger is not None:
-            t0 = time.perf_counter()
-            tags = ap.tagger.result()
-            timings["tags"] = ap.t_tags + time.perf_counter() - t0
-        else:
-            omitted["tags"] = "switched off"
-        if ap.mood is not None:
-            t0 = time.perf_counter()
-            sound = ap.mood.result()
-            timings["affect_features"] = ap.t_mood + time.perf_counter() - t0
-        if ap.peak < SILENCE_PEAK:
-            raise InputError(f"{p}: the recording is silent (peak level below -60 dBFS)")
-        notes = ap.transcriber.notes()
-        if not len(notes):
-            # a drum solo, speech, noise: the audio stages still describe it
-            omitted["notes"] = NO_NOTES_REASON
-        report("tempo and features", _AUDIO_SHARE)
-        t0 = time.perf_counter()
-        tempo = tempo_from_onset_envelope(np.concatenate(ap.envelopes), hop_length=ONSET_HOP)
-        timings["tempo"] = time.perf_counter() - t0 + ap.t_tempo
-        t0 = time.perf_counter()
-        feats = extract(notes, duration_s=info.duration_s, tempo_bpm=tempo,
-                        tempo_source="audio")
-        timings["features"] = time.perf_counter() - t0
-        if scorer is not None and scorer.uses_tags and tags is None:
-            omitted["genre"] = "the genre network reads the audio taggers, which are off"
-        elif scorer is not None and ap.genre_rows:
-            report("genre", _AUDIO_SHARE + 0.03)
-            t0 = time.perf_counter()
-            genre_pred = scorer.predict(ap.genre_windows(tags))
-            timings["genre"] = time.perf_counter() - t0 + ap.t_genre
-        kind = "audio"
-        content_hash = ap.hash.hexdigest()[:16]
-        if sound is not None and tags is not None:
-            report("affect", 0.95)
-            model = _model_or_reason("affect_audio", opts.affect_model, omitted)
-            if model is not None:
-                t0 = time.perf_counter()
-                affect = model.predict(sound, tags)
-                timings["affect"] = time.perf_counter() - t0
-        elif opts.use_affect:
-            omitted["affect"] = ("the affect model of recordings reads the audio taggers, which "
-                                 "are off")
-
-    result = analyse_notes(notes, source=str(p), input_kind=kind, features=feats,
-                           genre=genre_pred, tags=tags, affect=affect, sound=sound, options=opts,
-                           omitted=omitted, timings=timings, content_hash=content_hash,
-                           started=t_start, progress=report)
-    report("done", 1.0)
-    return result
-
-
-def analyse_notes(notes: Notes, *, source: str, input_kind: str,
-                  features: SymbolicFeatures | None = None, duration_s: float | None = None,
-                  tempo_bpm: float | None = None, tempo_source: str | None = None,
-                  genre: GenrePrediction | None = None, tags: TagResult | None = None,
-                  affect: AffectEstimate | None = None, sound: SoundRows | None = None,
-                  options: AnalysisOptions | None = None,
-                  omitted: dict[str, str] | None = None, timings: dict[str, float] | None = None,
-                  content_hash: str = "", started: float | None = None,
-                  progress: ProgressFn | None = None) -> Analysis:
-    """The symbolic half of the analysis: features, affect, keywords and prompt of a note list.
-
-    ``analyse_track`` ends here, and so does each storyboard section (its own notes, the track's
-    tempo, genre and style).
-
-    Args:
-        notes: The notes (empty only for a recording where none was transcribed).
-        source: What the notes come from (a path, or a path and a time range).
-        input_kind: ``"audio"`` or ``"midi"``.
-        features: Features already extracted; otherwise extracted here with ``duration_s``,
-            ``tempo_bpm`` and ``tempo_source``.
-        genre: Genre probabilities to feed the keyword rules, if any.
-        tags: The audio taggers' probabilities (of the track, or pooled over a section).
-        affect: Valence and arousal already estimated from the audio (of the track or the
-            section); otherwise, for notes with no audio estimate, the symbolic model's.
-        sound: The audio affect model's rows of the track (kept on the record for sections).
-        options: Style and whether to predict affect.
-        omitted: What was left out so far, and why (extended here).
-        timings: Stage times so far (extended here).
-        content_hash: Hash of the input, for seeds.
-        started: ``time.perf_counter()`` at the start of the whole analysis, for ``total``.
-        progress: Receives ``(stage, fraction done)``.
-    """
-    opts = options or AnalysisOptions()
-    report = progress or (lambda stage, fraction: None)
-    omitted = dict(omitted or {})
-    timings = dict(timings or {})
-    t_start = time.perf_counter() if started is None else started
-    if features is None:
-        t0 = time.perf_counter()
-        features = extract(notes, duration_s=duration_s, tempo_bpm=tempo_bpm,
-                           tempo_source=tempo_source)
-        timings["features"] = time.perf_counter() - t0
-    if affect is None and opts.use_affect and input_kind == "midi":
-        report("affect", 0.95)
-        model = _model_or_reason("affect", opts.affect_model, omitted)
-        if model is not None:
-            t0 = time.perf_counter()
-            affect = model.predict(notes, features)
-            timings["affect"] = time.perf_counter() - t0
-    elif not opts.use_affect:
-        omitted["affect"] = "switched off"
+        run.ctx = dataclasses.replace(run.ctx, duration_s=music_duration(Notes.empty(),
+                                                                         info.duration_s))
+        processors = _audio_pass(run, info, report)
+    for i, (st, why) in enumerate(run.plan):
+        if st.name in run.results:
+            continue
+        proc = processors.get(st.name)
+        report(st.label or st.name, _AUDIO_SHARE + 0.08 * i / len(run.plan))
+        run.finish(st, why, (lambda pr=proc: pr.finish(run.results)) if proc is not None
+                   else (lambda s=st: s.run(run.ctx, run.results)))
     report("keywords and prompt", 0.98)
     t0 = time.perf_counter()
-    keywords = apply_rules(features.flat(), genre=genre, affect=affect,
-                           tags=tags.pooled() if tags is not None else None)
-    prompt = build_prompt(keywords, style=opts.style)
-    timings["keywords_prompt"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    return Analysis(source, input_kind, features, notes, tuple(keywords), prompt, genre, affect,
-                    tags, omitted, timings, content_hash, sound)
+    keywords, prompt = run.keywords_prompt()
+    run.timings["keywords_prompt"] = time.perf_counter() - t0
+    track = Analysis(str(p), kind, run.ctx.duration_s, tuple(s for s, _ in run.plan),
+                     dict(run.results), tuple(keywords), prompt, run.omitted(), run.content_hash,
+                     run.timings)
+    if segments is not None:
+        report("sections", 0.99)
+        t0 = time.perf_counter()
+        track = _with_sections(track, opts, segments)
+        run.timings["sections"] = time.perf_counter() - t0
+    run.timings["total"] = time.perf_counter() - t_start
+    report("done", 1.0)
+    return track
+
+
+# ---- sections -------------------------------------------------------------------------------
+
+
+def _with_sections(track: Analysis, options: AnalysisOptions, segments: str | int
+                   ) -> Analysis:
+    """The track with its sections, found by :func:`midi2img.features.structure.section_bounds`
+    and each analysed by the stages that ran for the track."""
+    from midi2img.features.structure import section_bounds
+
+    bounds, method = section_bounds(track.notes, tempo_bpm=track.results["tempo"].tempo_bpm,
+                                    duration_s=max(track.duration_s, track.notes.end_s),
+                                    segments=segments)
+    sections = tuple(analyse_section(track, options, i, a, b)
+                     for i, (a, b) in enumerate(bounds, 1))
+    return dataclasses.replace(track, sections=sections,
+                               segmentation=Segmentation(segments, method, len(sections)))
+
+
+def analyse_section(track: Analysis, options: AnalysisOptions, index: int, start_s: float,
+                    end_s: float) -> Section:
+    """Analyse ``[start_s, end_s)`` of an analysed track with the stages that ran for it.
+
+    Every stage gives its result for the section (:meth:`midi2img.stages.Stage.section`): the
+    notes sounding in it, the track's tempo and genre, its own key, chords and statistics, and
+    its own tags and mood when it holds enough audio for them (every stage's
+    :meth:`~midi2img.stages.Stage.evidence` agrees), the track's otherwise. A section where no
+    note of the track sounds is a pause, with no analysis of its own.
+    """
+    notes = track.notes.window(start_s, end_s)
+    if not len(notes) and len(track.notes):  # a pause (a track without notes: go on)
+        return Section(index, start_s, end_s, None)
+    ran = [st for st in track.stages if st.name in track.results]
+    whole = Span(start_s, end_s)
+    opinions = [o for st in ran if (o := st.evidence(track.results[st.name], whole)) is not None]
+    span = Span(start_s, end_s, own_audio=all(opinions))
+    ctx = StageContext(options, track.input_kind, Path(track.source),
+                       music_duration(notes, end_s - start_s), span)
+    run = _Run(ctx, [(st, None) for st in ran])
+    run.reasons = {k: v for k, v in track.omitted.items()
+                   if not any(k in st.contract_keys for st in ran)}
+    for st in ran:
+        run.finish(st, None, lambda s=st: s.section(ctx, track.results[s.name], run.results))
+    keywords, prompt = run.keywords_prompt()
+    sub = Analysis(f"{track.source}#{start_s:.2f}-{end_s:.2f}", track.input_kind,
+                   ctx.duration_s, track.stages, dict(run.results), tuple(keywords), prompt,
+                   run.omitted(), track.content_hash, run.timings)
+    audio_from = None if not opinions else "section" if span.own_audio else "track"
+    return Section(index, start_s, end_s, sub, audio_from)

@@ -40,16 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from midi2img.analysis import (
-    Analysis,
-    AnalysisOptions,
-    ProgressFn,
-    analyse_notes,
-    analyse_track,
-    section_affect,
-)
+from midi2img.analysis import Analysis, AnalysisOptions, ProgressFn, analyse_track
 from midi2img.errors import InputError, Midi2ImgError, OutputError
-from midi2img.features.structure import MAX_SECTIONS, section_bounds
+from midi2img.features.structure import MAX_SECTIONS
 from midi2img.io import StagedDir, atomic_write_bytes, atomic_write_text, midi_bytes
 from midi2img.registry import load_entry
 from midi2img.render.base import RenderOptions
@@ -282,29 +275,15 @@ class ConvertContext:
 
 def warm_models(options: ConvertOptions) -> None:
     """Load every analysis model a track will need (once per process: each loader caches), so
-    a worker pays for it before its first track rather than during it.
+    a worker pays for it before its first track rather than during it
+    (:func:`midi2img.analysis.warm_models`).
 
     Raises:
         ModelError: a shipped model is broken.
     """
-    from midi2img.config import quiet_libraries
+    from midi2img.analysis import warm_models as warm
 
-    quiet_libraries()
-    from midi2img.modeling import SHIPPED, load_shipped
-    from midi2img.transcribe import load_backend
-
-    load_backend()
-    a = options.analysis
-    if a.use_tags:
-        from midi2img.tagger import TAGGERS, load_tagger
-
-        for name in TAGGERS:
-            load_tagger(name)
-    for name, spec in SHIPPED.items():  # genre, affect, ... (the taggers have their own loader)
-        wanted = a.use_genre if name.startswith("genre") else (
-            a.use_affect if name.startswith("affect") else True)
-        if spec.loader is not None and wanted and spec.available():
-            load_shipped(name)
+    warm(options.analysis)
 
 
 @dataclass(frozen=True)
@@ -342,71 +321,6 @@ class TrackResult:
                 "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()}}
 
 
-# ---- sections ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Section:
-    """One section of a track, analysed on its own."""
-
-    index: int
-    start_s: float
-    end_s: float
-    analysis: Analysis | None  # None when no note sounds in the section
-    #: Where its tag and mood evidence comes from: ``"section"`` (its own audio), ``"track"``
-    #: (too short for the taggers: see :data:`MIN_SECTION_TAG_WINDOWS`), or None (MIDI input,
-    #: or no note in the section).
-    audio_from: str | None = None
-
-    def label(self) -> str:
-        """``"2  0:32-1:04"``, for the contact sheet."""
-        return f"{self.index}  {_clock(self.start_s)}-{_clock(self.end_s)}"
-
-
-def _clock(t: float) -> str:
-    m, s = divmod(int(round(t)), 60)
-    return f"{m}:{s:02d}"
-
-
-#: Fewest tagger windows (3 s each, one every 4 s) a section needs for tag and mood keywords of
-#: its own; a shorter section (under 12 to 16 s, by where its edges fall) takes the whole
-#: track's tags and affect. Measured by ``make tune-sections`` (``bench/section_evidence.md``)
-#: on the emotion4q recordings: pooled over 1 to 3 windows the voice keywords lose up to 0.09
-#: of their whole-clip precision and 9-18% of the instrument keywords are ones the whole clip
-#: does not name; from 4 windows on every voice rule is within 0.03 and the share is 7%. The
-#: affect model's quadrant accuracy (artist-grouped CV) is 0.65 on 6 s excerpts, 0.68 on
-#: 8-12 s, 0.69 on 15 s and 0.72 on whole clips.
-MIN_SECTION_TAG_WINDOWS = 4
-
-
-def analyse_sections(analysis: Analysis, bounds: Sequence[tuple[float, float]]
-                     ) -> list[Section]:
-    """Analyse every section: its notes, the track's tempo, genre and prompt style; its own tags
-    and affect when it is long enough for them (:data:`MIN_SECTION_TAG_WINDOWS`), the track's
-    otherwise."""
-    opts = AnalysisOptions(style=analysis.prompt.style, use_affect=analysis.affect is not None)
-    out = []
-    for i, (a, b) in enumerate(bounds, 1):
-        notes = analysis.notes.window(a, b)
-        if not len(notes) and len(analysis.notes):  # a pause (a track without notes: go on)
-            out.append(Section(i, a, b, None))
-            continue
-        tags = analysis.tags.window(a, b) if analysis.tags is not None else None
-        short = tags is not None and tags.n_windows < MIN_SECTION_TAG_WINDOWS
-        if short:
-            tags, affect = analysis.tags, analysis.affect
-        else:
-            affect = section_affect(analysis, a, b)
-        audio_from = None if tags is None else "track" if short else "section"
-        sub = analyse_notes(notes, source=f"{analysis.source}#{a:.2f}-{b:.2f}",
-                            input_kind=analysis.input_kind, duration_s=b - a,
-                            tempo_bpm=analysis.features.tempo_bpm, tempo_source="track",
-                            genre=analysis.genre, tags=tags, affect=affect, options=opts,
-                            content_hash=analysis.content_hash)
-        out.append(Section(i, a, b, sub, audio_from))
-    return out
-
-
 # ---- outputs ----------------------------------------------------------------------------------
 
 
@@ -421,10 +335,12 @@ def _png(image: Any, info: dict[str, Any], prompt: str, negative: str, source: s
 
 
 def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: str,
-                 maker: ImageMaker | None, sections: Sequence[Section],
-                 segmentation: dict[str, Any] | None) -> list[Path]:
-    """Draw ``<stem>.png`` (and the section images and ``storyboard.png``) into ``folder``,
+                 maker: ImageMaker | None) -> list[Path]:
+    """Draw ``<stem>.png`` (and each section's image and ``storyboard.png``) into ``folder``,
     recording ``image``, ``segmentation`` and ``sections`` in ``data``.
+
+    Section ``i`` is drawn with seed ``seed + i``; a pause (a section where no note sounds) with
+    the track's prompt, its picture drawn from the track's analysis with nothing sounding.
 
     Raises:
         ModelError: the image backend failed and may not fall back.
@@ -445,37 +361,26 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
     else:
         data["image"] = None
         data["omitted"]["image"] = "--image none"
-    if not sections:
+    if analysis.segmentation is None or not analysis.sections:
         return written
-    data["segmentation"] = segmentation
+    data["segmentation"] = analysis.segmentation.to_dict()
     rows: list[dict[str, Any]] = []
     pics: list[Any] = []
-    for sec in sections:
+    for sec in analysis.sections:
         seed = None if base_seed is None else base_seed + sec.index
-        row: dict[str, Any] = {"index": sec.index, "start_s": round(sec.start_s, 3),
-                               "end_s": round(sec.end_s, 3), "seed": seed}
-        if sec.analysis is None:
-            row.update(silent=True, keywords=[], prompt=analysis.prompt.positive,
-                       negative_prompt=analysis.prompt.negative, affect=None, tags=None,
-                       audio_from=None)
-            sd = {**data, "notes": {**data["notes"], "count": 0, "density_per_s": 0.0},
-                  "affect": None, "chords": []}
-            prompt, negative = analysis.prompt.positive, analysis.prompt.negative
-        else:
-            sd = sec.analysis.to_dict()
-            prompt, negative = sec.analysis.prompt.positive, sec.analysis.prompt.negative
-            row.update(key=sd["key"], notes=sd["notes"]["count"],
-                       progression=sd["progression"][:16],
-                       keywords=[{"keyword": k["keyword"], "weight": k["weight"]}
-                                 for k in sd["keywords"]],
-                       prompt=prompt, negative_prompt=negative, affect=sd["affect"],
-                       tags=sd["tags"], audio_from=sec.audio_from)
+        row = sec.to_dict(track=analysis, seed=seed)
         if drawing:
             assert maker is not None and seed is not None
             name = f"section-{sec.index:02d}.png"
-            image, info = maker.draw(ImageRequest(sd, prompt, negative, seed, anchor=data))
+            own = sec.analysis
+            request = (ImageRequest(data, row["prompt"], row["negative_prompt"], seed,
+                                    anchor=data, silent=True) if own is None else
+                       ImageRequest(own.to_dict(), row["prompt"], row["negative_prompt"], seed,
+                                    anchor=data))
+            image, info = maker.draw(request)
             written.append(atomic_write_bytes(folder / name, _png(
-                image, info, prompt, negative, f"{analysis.source} {sec.label()}")))
+                image, info, row["prompt"], row["negative_prompt"],
+                f"{analysis.source} {sec.label()}")))
             row["file"] = name
             row["renderer"] = info["renderer"]
             pics.append(image)
@@ -484,8 +389,8 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
     if pics:
         from midi2img.render.abstract import contact_sheet
 
-        sheet = contact_sheet(pics, [s.label() for s in sections],
-                              title=f"{stem}: {len(sections)} sections, "
+        sheet = contact_sheet(pics, [s.label() for s in analysis.sections],
+                              title=f"{stem}: {len(analysis.sections)} sections, "
                                     f"{data['image']['renderer']}")
         written.append(atomic_write_bytes(folder / "storyboard.png", _png(
             sheet, {"renderer": data["image"]["renderer"], "seed": base_seed}, "", "",
@@ -615,9 +520,7 @@ class PreparedTrack:
     Attributes:
         source: The track as the user named it.
         out: Its output folder.
-        analysis: The track's analysis.
-        sections: Its sections (empty without ``segments``).
-        segmentation: How it was split (None without ``segments``).
+        analysis: The track's analysis (with its sections, with ``segments``).
         input_sha256: sha256 of the input file's bytes.
         timings_s: Seconds per stage so far.
     """
@@ -625,8 +528,6 @@ class PreparedTrack:
     source: str
     out: Path
     analysis: Analysis
-    sections: tuple[Section, ...]
-    segmentation: dict[str, Any] | None
     input_sha256: str
     timings_s: dict[str, float]
 
@@ -695,27 +596,15 @@ def prepare_track(track: str | Path, out: Path, context: ConvertContext, *,
         if state == "complete" and opts.resume:
             return skipped_result(source, out, data)
         with single_threaded_blas():
-            analysis = analyse_track(track, opts.analysis, progress=progress)
-            assert input_sha is not None  # the analysis read the file
-            timings.update(analysis.timings_s)
-            sections: list[Section] = []
-            segmentation = None
-            if opts.segments is not None:
-                t1 = time.perf_counter()
-                dur = max(analysis.features.duration_s, analysis.notes.end_s)
-                bounds, method = section_bounds(analysis.notes,
-                                                tempo_bpm=analysis.features.tempo_bpm,
-                                                duration_s=dur, segments=opts.segments)
-                sections = analyse_sections(analysis, bounds)
-                segmentation = {"requested": opts.segments, "method": method,
-                                "count": len(sections)}
-                timings["sections"] = time.perf_counter() - t1
+            analysis = analyse_track(track, opts.analysis, segments=opts.segments,
+                                     progress=progress)
+        assert input_sha is not None  # the analysis read the file
+        timings.update(analysis.timings_s)
     except Exception as exc:  # a bad track is a record, never the end of the batch
         timings["total"] = time.perf_counter() - t0
         return failed_result(source, exc, timings)
     timings["analysis"] = time.perf_counter() - t0
-    return PreparedTrack(source, out, analysis, tuple(sections), segmentation, input_sha,
-                         timings)
+    return PreparedTrack(source, out, analysis, input_sha, timings)
 
 
 def finish_track(prepared: PreparedTrack | TrackResult, context: ConvertContext, *,
@@ -737,8 +626,7 @@ def finish_track(prepared: PreparedTrack | TrackResult, context: ConvertContext,
             progress("writing outputs", 1.0)
         data = p.analysis.to_dict()
         with StagedDir(p.out, force=True) as staging:
-            write_images(p.analysis, data, staging, p.out.name, context.images,
-                         p.sections, p.segmentation)
+            write_images(p.analysis, data, staging, p.out.name, context.images)
             timings["images"] = time.perf_counter() - t0
             data[PROVENANCE_KEY] = {"input_sha256": p.input_sha256,
                                     "options_sha256": options_sha256(opts)}

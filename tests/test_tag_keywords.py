@@ -425,14 +425,12 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
     "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23 on the fade-out).
     They now carry the track's tags and affect and say so; the long sections keep their own."""
     from midi2img.analysis import analyse_track
-    from midi2img.convert import MIN_SECTION_TAG_WINDOWS, analyse_sections
-    from midi2img.features.structure import section_bounds
+    from midi2img.stages.tags import min_section_windows
 
-    analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]))
+    analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]), segments="auto")
     assert analysis.tags is not None and analysis.affect is not None
-    bounds, _ = section_bounds(analysis.notes, tempo_bpm=analysis.features.tempo_bpm,
-                               duration_s=analysis.features.duration_s, segments="auto")
-    sections = analyse_sections(analysis, bounds)
+    sections = analysis.sections
+    MIN_SECTION_TAG_WINDOWS = min_section_windows()  # noqa: N806 - the shipped constant
     short = [s for s in sections
              if analysis.tags.window(s.start_s, s.end_s).n_windows < MIN_SECTION_TAG_WINDOWS]
     assert short and len(short) < len(sections)

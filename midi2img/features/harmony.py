@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from midi2img.constants import PITCH_CLASSES
+from midi2img.features.fields import ContractRecord, feature
 from midi2img.features.key import KeyEstimate, pitch_class_profile
 from midi2img.features.tempo import beat_grid
 from midi2img.notes import Notes
@@ -204,3 +205,48 @@ def chord_quality_ratios(chords: tuple[ChordSpan, ...]) -> tuple[float, float]:
     return (maj / tot, mino / tot) if tot else (0.0, 0.0)
 
 
+
+
+@dataclass(frozen=True)
+class Harmony(ContractRecord):
+    """The harmony of a track or section (contract: ``chords``, ``progression``, ``harmony``).
+
+    Attributes:
+        chords: The chords over time (Harte labels).
+        progression: Their Roman numerals in the key (no-chord spans left out, repeats merged).
+        major_chord_ratio: Time share of major-like chords among the labelled ones.
+        minor_chord_ratio: Time share of minor-like chords.
+        dissonance: Share of dissonant simultaneous pitch-class pairs (:func:`dissonance`).
+        chord_change_rate_per_s: Chord changes per second.
+
+    Every statistic is None for a note list without notes (no pitched notes, no harmony).
+    """
+
+    chords: tuple[ChordSpan, ...] = feature()
+    progression: tuple[str, ...] = feature()
+    major_chord_ratio: float | None = feature("harmony", unit_interval=True)
+    minor_chord_ratio: float | None = feature("harmony", unit_interval=True)
+    dissonance: float | None = feature("harmony", unit_interval=True)
+    chord_change_rate_per_s: float | None = feature("harmony")
+
+    def __post_init__(self) -> None:
+        self.check_ranges()
+
+
+def harmony_of(notes: Notes, *, tempo_bpm: float, duration_s: float,
+               key: KeyEstimate | None) -> Harmony:
+    """Chords, Roman numerals, chord-quality shares, dissonance and chord-change rate.
+
+    Args:
+        notes: The notes.
+        tempo_bpm: Tempo of the beat grid the chords are found on.
+        duration_s: Length of the music (rates are per second of it).
+        key: The key the numerals are relative to (None only for an empty note list).
+    """
+    if not len(notes) or key is None:
+        return Harmony((), (), None, None, None, None)
+    chords = estimate_chords(notes, tempo_bpm=tempo_bpm, duration_s=max(duration_s, notes.end_s))
+    maj, mino = chord_quality_ratios(chords)
+    changes = max(len([c for c in chords if c.label != "N"]) - 1, 0)
+    return Harmony(chords, progression(chords, key), maj, mino, dissonance(notes),
+                   changes / duration_s)

@@ -83,6 +83,12 @@ def pitch_class_profile(notes: Notes, *, start_s: float | None = None,
     return prof
 
 
+def key_of(notes: Notes) -> KeyEstimate | None:
+    """The key of a note list (:func:`estimate_key`), or None when it holds no notes: no pitched
+    notes have no key (a rule on the mode stays silent rather than reading "C major")."""
+    return estimate_key(notes) if len(notes) else None
+
+
 def estimate_key(notes: Notes) -> KeyEstimate:
     """Krumhansl-Schmuckler key finding on the duration-weighted pitch-class profile."""
     prof = pitch_class_profile(notes)

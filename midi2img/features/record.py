@@ -1,103 +1,115 @@
-"""The record of every symbolic feature, which serialises itself (as mirdata's annotations do).
+"""The record of every symbolic feature of a note list, gathered from its parts.
 
-Each field says, in its metadata, where it goes in the analysis contract (a top-level key, or a
-group such as ``notes``/``harmony``), under which name, how it is rounded and which range it must
-lie in. :meth:`SymbolicFeatures.to_dict`, :meth:`SymbolicFeatures.flat` (what the keyword rules
-read) and :meth:`SymbolicFeatures.feature_names` (what a rule may name) all follow from that, so
-adding a feature is one field here plus its computation in :func:`midi2img.features.extract`.
+The symbolic analysis has four parts, each a record that serialises itself
+(:class:`~midi2img.features.fields.ContractRecord`) and each the result of one analysis stage
+(:mod:`midi2img.stages`): :class:`~midi2img.features.tempo.TempoEstimate`,
+:class:`~midi2img.features.key.KeyEstimate`, :class:`~midi2img.features.harmony.Harmony` and
+:class:`~midi2img.features.stats.NoteStatistics`. :class:`SymbolicFeatures` is all of them in one
+flat record: what :func:`midi2img.features.extract` returns for a note list and what the symbolic
+affect model reads. Its contract and the names the keyword rules read come from the parts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from midi2img.features.harmony import ChordSpan
+from midi2img.constants import CONTRACT_ORDER
+from midi2img.features.harmony import ChordSpan, Harmony
 from midi2img.features.key import KeyEstimate
+from midi2img.features.stats import NoteStatistics
+from midi2img.features.tempo import TempoEstimate
+
+#: The key's entries when there is no key (no pitched notes).
+NO_KEY = {"key": None, "key_confidence": None, "key_clarity": None}
 
 
-def feature(group: str = "", *, name: str | None = None, digits: int | None = 4,
-            unit_interval: bool = False) -> Any:
-    """A :class:`SymbolicFeatures` field.
-
-    Args:
-        group: Contract group the value goes into (``""``: a top-level key).
-        name: Its name in the contract (default: the field name).
-        digits: Decimal places floats are rounded to in the contract.
-        unit_interval: The value must lie in [0, 1].
-    """
-    return field(metadata={"group": group, "name": name, "digits": digits,
-                           "unit_interval": unit_interval})
+def order_contract(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with its keys in the contract's order (:data:`~midi2img.constants.CONTRACT_ORDER`),
+    any other keys after them in their own order."""
+    rank = {k: i for i, k in enumerate(CONTRACT_ORDER)}
+    return dict(sorted(d.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
 @dataclass(frozen=True)
 class SymbolicFeatures:
-    """Everything the keyword rules read from the notes.
+    """Everything the keyword rules read from the notes, flat.
 
-    Units are in the names; ratios lie in [0, 1]. :meth:`to_dict` gives the contract's feature
-    keys, :meth:`flat` the flat dict the rules test.
+    Units are in the names; ratios lie in [0, 1]. Built from the parts with :meth:`from_parts`;
+    :meth:`to_dict` gives the contract's feature keys, :meth:`flat` the flat dict the rules test.
     """
 
-    duration_s: float = feature(digits=3)
-    tempo_bpm: float = feature(digits=2)
-    tempo_source: str = feature()
-    key: KeyEstimate | None = feature()
-    chords: tuple[ChordSpan, ...] = feature()
-    progression: tuple[str, ...] = feature()
-    note_count: int = feature("notes", name="count")
-    density_per_s: float | None = feature("notes")
-    pitch_low: int | None = feature("notes")
-    pitch_high: int | None = feature("notes")
-    pitch_median: float | None = feature("notes")
-    mean_velocity: float | None = feature("notes", digits=2)
-    velocity_std: float | None = feature("notes", digits=2)
-    articulation: float | None = feature("notes")
-    polyphony: float | None = feature("notes")
-    bass_ratio: float | None = feature("notes", unit_interval=True)
-    treble_ratio: float | None = feature("notes", unit_interval=True)
-    major_chord_ratio: float | None = feature("harmony", unit_interval=True)
-    minor_chord_ratio: float | None = feature("harmony", unit_interval=True)
-    dissonance: float | None = feature("harmony", unit_interval=True)
-    chord_change_rate_per_s: float | None = feature("harmony")
+    duration_s: float
+    tempo_bpm: float
+    tempo_source: str
+    key: KeyEstimate | None
+    chords: tuple[ChordSpan, ...]
+    progression: tuple[str, ...]
+    note_count: int
+    density_per_s: float | None
+    pitch_low: int | None
+    pitch_high: int | None
+    pitch_median: float | None
+    mean_velocity: float | None
+    velocity_std: float | None
+    articulation: float | None
+    polyphony: float | None
+    bass_ratio: float | None
+    treble_ratio: float | None
+    major_chord_ratio: float | None
+    minor_chord_ratio: float | None
+    dissonance: float | None
+    chord_change_rate_per_s: float | None
+    exact_tempo_bpm: float = 0.0
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
             raise ValueError("duration_s must be positive")
-        if not 20 <= self.tempo_bpm <= 320:
-            raise ValueError(f"tempo_bpm out of range: {self.tempo_bpm}")
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.metadata["unit_interval"] and v is not None and not 0.0 <= v <= 1.0:
-                raise ValueError(f"{f.name} must lie in [0, 1], got {v}")
+        self.parts()  # each part validates its own values
+
+    @classmethod
+    def from_parts(cls, duration_s: float, tempo: TempoEstimate, key: KeyEstimate | None,
+                   harmony: Harmony, stats: NoteStatistics) -> SymbolicFeatures:
+        """The record of a note list's parts over ``duration_s`` seconds."""
+        values: dict[str, Any] = {"duration_s": float(duration_s), "key": key,
+                                  "exact_tempo_bpm": tempo.exact_bpm}
+        for part in (tempo, harmony, stats):
+            values.update({f.name: getattr(part, f.name) for f in fields(part)
+                           if f.name in _PART_FIELDS})
+        return cls(**values)
+
+    def parts(self) -> tuple[TempoEstimate, KeyEstimate | None, Harmony, NoteStatistics]:
+        """The four parts the record gathers."""
+        def take(cls: type) -> Any:
+            return cls(**{f.name: getattr(self, f.name) for f in fields(cls)
+                          if f.name in _PART_FIELDS})
+        tempo = TempoEstimate(self.tempo_bpm, self.tempo_source,
+                              self.exact_tempo_bpm or self.tempo_bpm)
+        return tempo, self.key, take(Harmony), take(NoteStatistics)
 
     @classmethod
     def feature_names(cls) -> frozenset[str]:
         """Every name :meth:`flat` provides: what a keyword rule may test."""
-        scalar = {f.name for f in fields(cls)
-                  if str(f.type).removesuffix(" | None") in ("float", "int", "str")}
-        return frozenset(scalar | set(KeyEstimate.FLAT_NAMES))
+        return frozenset({"duration_s", *TempoEstimate.flat_names(), *KeyEstimate.FLAT_NAMES,
+                          *Harmony.flat_names(), *NoteStatistics.flat_names()})
 
     def flat(self) -> dict[str, Any]:
-        """Flat feature dict for the keyword rules: every scalar field, and the key's entries."""
-        names = self.feature_names()
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
-        d.update(self.key.flat() if self.key is not None
-                 else dict.fromkeys(KeyEstimate.FLAT_NAMES))
+        """Flat feature dict for the keyword rules: every scalar, and the key's entries."""
+        tempo, key, harmony, stats = self.parts()
+        d: dict[str, Any] = {"duration_s": self.duration_s, **tempo.flat(), **harmony.flat(),
+                             **stats.flat()}
+        d.update(key.flat() if key is not None else dict.fromkeys(KeyEstimate.FLAT_NAMES))
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's feature keys, grouped and rounded as the field metadata says."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "key":
-                out.update(value.to_dict() if value is not None
-                           else {"key": None, "key_confidence": None, "key_clarity": None})
-                continue
-            if isinstance(value, tuple):
-                value = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
-            elif isinstance(value, float) and f.metadata["digits"] is not None:
-                value = round(value, f.metadata["digits"])
-            target = out.setdefault(f.metadata["group"], {}) if f.metadata["group"] else out
-            target[f.metadata["name"] or f.name] = value
-        return out
+        """The contract's feature keys, in the contract's order."""
+        tempo, key, harmony, stats = self.parts()
+        d: dict[str, Any] = {"duration_s": round(self.duration_s, 3), **tempo.to_contract(),
+                             **(key.to_dict() if key is not None else NO_KEY),
+                             **harmony.to_contract(), **stats.to_contract()}
+        return order_contract(d)
+
+
+#: The fields the parts bring into the flat record (their other fields stay with them).
+_PART_FIELDS = frozenset({"tempo_bpm", "tempo_source", *(f.name for f in fields(Harmony)),
+                          *(f.name for f in fields(NoteStatistics))})

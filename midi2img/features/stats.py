@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from midi2img.features.fields import ContractRecord, feature
 from midi2img.notes import Notes
 
 
@@ -54,3 +57,42 @@ def register_shares(notes: Notes, *, bass_below: int = 48, treble_from: int = 72
             float(d[notes.midi_pitch >= treble_from].sum() / tot))
 
 
+
+
+@dataclass(frozen=True)
+class NoteStatistics(ContractRecord):
+    """How many notes, where and how they are played (contract group ``notes``).
+
+    Every statistic but the count is None for a note list without notes.
+    """
+
+    note_count: int = feature("notes", name="count")
+    density_per_s: float | None = feature("notes")
+    pitch_low: int | None = feature("notes")
+    pitch_high: int | None = feature("notes")
+    pitch_median: float | None = feature("notes")
+    mean_velocity: float | None = feature("notes", digits=2)
+    velocity_std: float | None = feature("notes", digits=2)
+    articulation: float | None = feature("notes")
+    polyphony: float | None = feature("notes")
+    bass_ratio: float | None = feature("notes", unit_interval=True)
+    treble_ratio: float | None = feature("notes", unit_interval=True)
+
+    def __post_init__(self) -> None:
+        if self.note_count < 0:
+            raise ValueError("note_count must be >= 0")
+        self.check_ranges()
+
+
+def note_statistics(notes: Notes, *, duration_s: float) -> NoteStatistics:
+    """The statistics of a note list over ``duration_s`` seconds of music."""
+    if not len(notes):
+        return NoteStatistics(0, None, None, None, None, None, None, None, None, None, None)
+    bass, treble = register_shares(notes)
+    return NoteStatistics(
+        note_count=len(notes), density_per_s=len(notes) / duration_s,
+        pitch_low=int(notes.midi_pitch.min()), pitch_high=int(notes.midi_pitch.max()),
+        pitch_median=float(np.median(notes.midi_pitch)),
+        mean_velocity=float(notes.velocity.mean()), velocity_std=float(notes.velocity.std()),
+        articulation=articulation(notes), polyphony=polyphony(notes), bass_ratio=bass,
+        treble_ratio=treble)

@@ -3,10 +3,53 @@ beat grid the chord and section finders work on."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from midi2img.constants import ONSET_HOP, SAMPLE_RATE_HZ
+from midi2img.features.fields import ContractRecord, feature
 from midi2img.notes import Notes
+
+#: Where a tempo can come from: the audio's onset envelope, a MIDI file's stated tempo, the note
+#: onsets, or (for a section) the whole track.
+TEMPO_SOURCES = ("audio", "midi", "notes", "track")
+
+
+@dataclass(frozen=True)
+class TempoEstimate(ContractRecord):
+    """The tempo of a track or section (contract: ``tempo_bpm``, ``tempo_source``).
+
+    Attributes:
+        tempo_bpm: Beats per minute, folded into 30..300 and rounded to 0.01 (what the contract
+            and the keyword rules read).
+        tempo_source: Where it comes from (:data:`TEMPO_SOURCES`).
+        exact_bpm: The folded estimate before rounding (what the beat grid is laid at).
+    """
+
+    tempo_bpm: float = feature(digits=2)
+    tempo_source: str = feature()
+    exact_bpm: float = field(default=0.0, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 20 <= self.tempo_bpm <= 320:
+            raise ValueError(f"tempo_bpm out of range: {self.tempo_bpm}")
+        if self.tempo_source not in TEMPO_SOURCES:
+            raise ValueError(f"unknown tempo source {self.tempo_source!r}")
+        if not self.exact_bpm:
+            object.__setattr__(self, "exact_bpm", float(self.tempo_bpm))
+
+    @classmethod
+    def of(cls, tempo_bpm: float, source: str) -> TempoEstimate:
+        """A measured tempo, folded into range (:func:`fold_tempo`) and rounded."""
+        exact = fold_tempo(float(tempo_bpm))
+        return cls(round(exact, 2), source, exact)
+
+
+def tempo_of_notes(notes: Notes) -> TempoEstimate:
+    """The tempo of a note list: its MIDI file's stated tempo (source ``midi``), else estimated
+    from the onsets (``notes``; :func:`tempo_from_notes`)."""
+    return TempoEstimate.of(tempo_from_notes(notes), "midi" if notes.tempo_bpm else "notes")
 
 
 def tempo_from_notes(notes: Notes) -> float:

@@ -316,6 +316,14 @@ def _grain(rng: np.random.Generator, img: Image.Image, p: ArtParams) -> Image.Im
     return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
 
 
+def pause_view(analysis: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pause of a track (a section where no note sounds) is drawn from: the track's
+    analysis with nothing sounding in it, no notes per second, no chords and no mood of its own
+    (its colours then come from the key and the tempo)."""
+    notes = {**(analysis.get("notes") or {}), "count": 0, "density_per_s": 0.0}
+    return {**analysis, "notes": notes, "affect": None, "chords": []}
+
+
 def render_abstract(analysis: Mapping[str, Any], *, seed: int, width: int = 512,
                     height: int = 512, anchor: Mapping[str, Any] | None = None) -> Image.Image:
     """Draw the abstract picture of an analysis dict.
@@ -416,7 +424,8 @@ class AbstractBackend:
 
     def draw(self, request: Any) -> tuple[Image.Image, dict[str, Any]]:
         """Draw the picture of ``request.analysis`` with ``request.seed``."""
-        image = render_abstract(request.analysis, seed=request.seed, width=self.width,
+        analysis = pause_view(request.analysis) if request.silent else request.analysis
+        image = render_abstract(analysis, seed=request.seed, width=self.width,
                                 height=self.height, anchor=request.anchor)
         return image, {"renderer": RENDERER_LABEL, "seed": request.seed, "width": image.width,
                        "height": image.height}

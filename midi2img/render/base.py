@@ -141,6 +141,9 @@ class ImageRequest:
         negative_prompt: The negative prompt.
         seed: The seed of this picture.
         anchor: The whole track's analysis dict, which keeps a track's section images in one look.
+        silent: The picture is of a pause (a section where no note of the track sounds):
+            ``analysis`` is then the track's, and a backend that draws from the analysis draws
+            it with nothing sounding.
     """
 
     analysis: Mapping[str, Any]
@@ -148,6 +151,7 @@ class ImageRequest:
     negative_prompt: str
     seed: int
     anchor: Mapping[str, Any] | None = field(default=None)
+    silent: bool = False
 
 
 class ImageBackend(Protocol):

@@ -9,8 +9,10 @@ from typing import Any
 
 #: Width used when the output is not a terminal.
 DEFAULT_WIDTH = 120
-#: Tags shown per tagger.
-TOP_TAGS = 6
+#: The order of the FEATURES lines, by label (each stage's :meth:`~midi2img.stages.Stage.describe`
+#: gives its lines); the lines of other stages follow, in the stage registry's order.
+LINE_ORDER = ("tempo", "key", "progression", "notes", "articulation", "harmony", "genre",
+              "tags (MTT)", "tags (MSD)", "affect")
 _KW_COL = 28
 
 
@@ -22,54 +24,23 @@ def _wrap(text: str, width: int, indent: int) -> list[str]:
 
 
 def render_table(d: Mapping[str, Any], *, width: int | None = None) -> str:
-    """Human-readable report of an analysis dict (the contract).
+    """Human-readable report of an analysis dict (the contract): each stage's lines, the
+    keywords with their reasons, the prompt.
 
     Args:
         d: The analysis dict.
         width: Columns to wrap to (default: the terminal's width, else 120).
     """
+    from midi2img.stages import stages
+
     width = width or shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
-    n = d["notes"]
-    prog = " ".join(d["progression"][:16]) + (" ..." if len(d["progression"]) > 16 else "")
-    lines = [
-        f"{d['source']}  ({d['input_kind']}, {d['duration_s']:.1f} s)",
-        "",
-        "FEATURES",
-        f"  tempo          {d['tempo_bpm']:.1f} BPM (from {d['tempo_source']})",
-    ]
-    if n["count"]:
-        lines += [
-            f"  key            {d['key']} (confidence {d['key_confidence']:.2f})",
-            f"  progression    {prog}",
-            f"  notes          {n['count']} ({n['density_per_s']:.2f}/s), pitch "
-            f"{n['pitch_low']}-{n['pitch_high']} (median {n['pitch_median']:.0f}), velocity "
-            f"{n['mean_velocity']:.0f}",
-            f"  articulation   {n['articulation']:.2f}   polyphony {n['polyphony']:.2f}   "
-            f"bass {n['bass_ratio']:.2f}   treble {n['treble_ratio']:.2f}",
-            f"  harmony        major {d['harmony']['major_chord_ratio']:.2f}   minor "
-            f"{d['harmony']['minor_chord_ratio']:.2f}   dissonance "
-            f"{d['harmony']['dissonance']:.2f}",
-        ]
-    else:  # nothing pitched was transcribed: no key, chords or note statistics
-        lines.append("  notes          0 (no pitched notes: no key, chords or note statistics)")
-    omitted = d.get("omitted", {})
-    if d.get("genre"):
-        top = sorted(d["genre"]["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-        note = d["genre"].get("decision_note")
-        lines.append("  genre          " + ", ".join(f"{g} {p:.2f}" for g, p in top)
-                     + f" ({d['genre']['decision']}{': ' + note if note else ''})")
-    for tagger, label in (("mtt", "tags (MTT)"), ("msd", "tags (MSD)")):
-        probs = (d.get("tags") or {}).get(tagger)
-        if probs:
-            top = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TAGS]
-            lines.append(f"  {label:<14} " + ", ".join(f"{t} {p:.2f}" for t, p in top))
-    if d.get("affect"):
-        a = d["affect"]
-        conf = "" if a.get("confidence") is None else f", confidence {a['confidence']:.2f}"
-        model = f", {a['model']} model" if a.get("model") else ""
-        lines.append(f"  affect         valence {a['valence']:+.2f}, arousal {a['arousal']:+.2f}"
-                     f" ({a['quadrant']}{conf}{model})")
-    for key, why in omitted.items():
+    lines = [f"{d['source']}  ({d['input_kind']}, {d['duration_s']:.1f} s)", "", "FEATURES"]
+    rows = [row for st in stages() if all(k in d for k in st.contract_keys)
+            for row in st.describe(d)]
+    rank = {label: i for i, label in enumerate(LINE_ORDER)}
+    rows.sort(key=lambda row: rank.get(row[0], len(rank)))
+    lines += [f"  {label:<14} {text}" for label, text in rows]
+    for key, why in d.get("omitted", {}).items():
         lines.append(f"  {key:<14} omitted: {why}")
     lines = [lines[0], *(w for ln in lines[1:] for w in _wrap(ln, width, 17))]
     indent = 2 + 6 + 2 + _KW_COL + 1
