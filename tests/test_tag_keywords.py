@@ -17,7 +17,8 @@ import pytest
 
 from conftest import require_data
 from midi2img.errors import Midi2ImgError
-from midi2img.rules import KINDS, apply_rules
+from midi2img.keyword import KINDS
+from midi2img.rules import apply_rules
 from midi2img.tag_rules import (
     THRESHOLDS_FILE,
     TagRuleBook,
@@ -96,9 +97,9 @@ def _broken(edit: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     (lambda r, t: t["rule"].pop(r["rule"][0]["id"]), "no measured thresholds"),
     (lambda r, t: t["rule"].update(ghost={"threshold": {"mtt:piano": 0.3}, "basis": "x"}),
      "does not define"),
-    (lambda r, t: r["rule"][0].update(kind="instrument"), "unknown kind"),
-    (lambda r, t: r["rule"][0].pop("source"), "needs `source`"),
-    (lambda r, t: r["rule"][0].update(colour="red"), "unknown fields"),
+    (lambda r, t: r["rule"][0].update(kind="instrument"), "'instrument' is not a keyword kind"),
+    (lambda r, t: r["rule"][0].pop("source"), "missing key 'source'"),
+    (lambda r, t: r["rule"][0].update(colour="red"), "unknown key 'colour'"),
     (lambda r, t: r["rule"].append(dict(r["rule"][0])), "duplicate"),
     (lambda r, t: r["rule"][0].update(weight=1.5), "weight"),
     (lambda r, t: t["rule"][r["rule"][0]["id"]]["threshold"].update(
