@@ -422,12 +422,16 @@ def test_analysis_of_a_real_recording_carries_tag_keywords() -> None:
 
 def test_short_sections_take_the_tracks_tags_and_affect() -> None:
     """Let's Go Fishin' in auto sections: the 6 s ending and the 11 s intro hold fewer than
-    MIN_SECTION_TAG_WINDOWS tagger windows; pooled on their own they were "male singer",
-    "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23 on the fade-out).
+    ``min_tag_windows`` tagger windows (keywords/sections.toml); pooled on their own they were
+    "male singer", "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23
+    on the fade-out).
     They now carry the track's tags and affect and say so; the long sections keep their own."""
     from midi2img.analysis import analyse_track
-    from midi2img.convert import MIN_SECTION_TAG_WINDOWS, analyse_sections
+    from midi2img.convert import analyse_sections
     from midi2img.features.structure import section_bounds
+    from midi2img.tables import section_evidence
+
+    min_windows = section_evidence().min_tag_windows
 
     analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]))
     assert analysis.tags is not None and analysis.affect is not None
@@ -435,7 +439,7 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
                                duration_s=analysis.features.duration_s, segments="auto")
     sections = analyse_sections(analysis, bounds)
     short = [s for s in sections
-             if analysis.tags.window(s.start_s, s.end_s).n_windows < MIN_SECTION_TAG_WINDOWS]
+             if analysis.tags.window(s.start_s, s.end_s).n_windows < min_windows]
     assert short and len(short) < len(sections)
     track_tags = analysis.tags.to_dict()
     for sec in sections:
@@ -447,7 +451,7 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
             assert sub.affect == analysis.affect
         else:
             assert sec.audio_from == "section"
-            assert sub.tags is not None and sub.tags.n_windows >= MIN_SECTION_TAG_WINDOWS
+            assert sub.tags is not None and sub.tags.n_windows >= min_windows
         words = {k.keyword for k in sub.keywords}
         assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
             sec.index, words)
