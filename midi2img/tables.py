@@ -330,30 +330,32 @@ class _Validator:
         self.check_scalar(value, f, name, path)
 
     def check_list(self, value: list[Any], f: Field, name: str, path: _Path) -> None:
-        if f.items is None:
+        items = f.items
+        if items is None:
             return
+        if items.type != "table" or items.table is None:
+            for item in value:
+                self.check_field(item, items, name, path)
+            return
+        id_key = items.table.id
         ids: dict[str, int] = {}
-        id_key = f.items.table.id if f.items.type == "table" and f.items.table else None
         for i, item in enumerate(value, 1):
-            if f.items.type != "table":
-                self.check_field(item, f.items, name, path)
-                continue
-            rid = item.get(id_key) if id_key and isinstance(item, Mapping) else None
-            named = isinstance(rid, str) and rid.strip()
-            where = (*path, (f"{name} {rid}" if named else f"{name} #{i}", True))
-            if id_key and not named:
-                if not isinstance(item, Mapping) or id_key not in item:
-                    self.fail(where, f"missing key {id_key!r}")
-                self.fail(where, f"{id_key} {_show(rid)} is {_a(rid)}, expected a non-empty "
-                                 f"string")
-            if isinstance(rid, str) and rid in ids:
-                self.fail(where, f"duplicate {id_key} {rid!r} (also {name} #{ids[rid]})")
-            if isinstance(rid, str):
-                ids[rid] = i
-            assert f.items.table is not None
-            if not _is_type(item, "table"):
+            where = (*path, (f"{name} #{i}", True))
+            if not isinstance(item, Mapping):
                 self.fail(where, f"is {_a(item)}, expected a table")
-            self.check_table(item, f.items.table, where)
+            if id_key is not None:
+                rid = item.get(id_key)
+                if id_key not in item:
+                    self.fail(where, f"missing key {id_key!r}")
+                if not isinstance(rid, str) or not rid.strip():
+                    self.fail(where, f"{id_key} {_show(rid)} is "
+                                     f"{'empty' if isinstance(rid, str) else _a(rid)}, "
+                                     f"expected a name")
+                where = (*path, (f"{name} {rid}", True))
+                if rid in ids:
+                    self.fail(where, f"duplicate {id_key} {rid!r} (also {name} #{ids[rid]})")
+                ids[rid] = i
+            self.check_table(item, items.table, where)
 
     def check_scalar(self, value: Any, f: Field, name: str, path: _Path) -> None:
         shown = f"{name} {_show(value)}"

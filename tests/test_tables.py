@@ -170,6 +170,9 @@ def test_a_misspelled_feature_or_scale_by() -> None:
      "rule mode-minor: gives the mood word 'deep blue shadows': mood words come from the affect "
      "estimate (keywords/moods.toml), a cue only points along an axis (valence, arousal)"),
     (lambda d: d["rule"][0].pop("id"), "rule #1: missing key 'id'"),
+    (lambda d: d["rule"][0].update(id=3), "rule #1: id 3 is an integer, expected a name"),
+    (lambda d: d["rule"][0].update(id=""), "rule #1: id '' is empty, expected a name"),
+    (lambda d: d["rule"].append("tempo-fast"), "rule #24: is a string, expected a table"),
     (lambda d: d["rule"][3].update(id="tempo-slow"),
      "rule tempo-slow: duplicate id 'tempo-slow' (also rule #3)"),
     (lambda d: _rule(d, "tempo-moderate").update(min="76"),
