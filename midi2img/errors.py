@@ -29,3 +29,8 @@ class DataError(Midi2ImgError):
     """A dataset (GTZAN, EMOPIA, VGMIDI) is missing, malformed or inconsistent."""
 
     exit_code = 2
+
+
+class RulesError(InputError):
+    """A rule table (``keywords/*.toml``, or a user's rule file) is malformed: an unknown key,
+    a feature, tag or kind that does not exist, a value of the wrong type or out of range."""

@@ -5,22 +5,23 @@ one strength band from ``keywords/moods.toml``; the prompt gets that band's word
 musical cues - the keyword rules' features with a valence or arousal direction, and the taggers'
 mood tags - are listed in the words' ``because`` as supporting or contradicting the estimate;
 they add no mood words of their own, so a prompt can never say "joyful" and "melancholic" at once.
-:func:`contradictions` finds words that point opposite ways on an axis in a prompt (tests and
-the benchmark count them): the mood words carry their quadrant's two signs, a cue rule's imagery
-its rule's direction.
+(:func:`midi2img.rules.contradictions`, which needs the cue rules as well as the mood words,
+finds words that point opposite ways on an axis in a prompt.)
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from midi2img import tables
 from midi2img.constants import QUADRANT_SIGNS
-from midi2img.errors import Midi2ImgError
+from midi2img.tag_rules import known_tags
+
+#: The mood table in ``midi2img.keywords``.
+MOODS_FILE = "moods.toml"
 
 #: The signs of each quadrant on (valence, arousal).
 SIGNS = {q: {"valence": v, "arousal": a} for q, (v, a) in QUADRANT_SIGNS.items()}
@@ -84,44 +85,37 @@ class MoodBook:
         return None
 
 
-def parse_moods(data: Mapping[str, Any]) -> MoodBook:
-    """Validate the mood table.
+def parse_moods(data: Mapping[str, Any], *,
+                tag_names: Mapping[str, Sequence[str]] | None = None,
+                source: str = tables.shipped_source(MOODS_FILE)) -> MoodBook:
+    """Validate a parsed mood table (schema :data:`midi2img.tables.MOODS`).
+
+    Args:
+        data: The parsed TOML.
+        tag_names: The tags of each tagger (default: :func:`midi2img.tag_rules.known_tags`).
+        source: The file's name in messages.
 
     Raises:
-        Midi2ImgError: a band without all four quadrants, bands out of order, a word in two
-            places, a tag cue on an unknown axis.
+        RulesError: an unknown key; a band without all four quadrants; bands out of order; a
+            word in two places; a tag cue on an unknown tagger, tag or axis.
     """
-    bands = []
-    for raw in data.get("band", []):
-        words = {q: tuple(raw.get("words", {}).get(q, ())) for q in QUADRANT_SIGNS}
-        if not all(words.values()):
-            raise Midi2ImgError(f"moods: band {raw.get('name')!r} needs words for Q1..Q4")
-        bands.append(Band(str(raw["name"]), float(raw["min_strength"]),
-                          float(raw["min_confidence"]), words, float(raw.get("weight", 1.0))))
-    if not bands or [b.min_strength for b in bands] != sorted(b.min_strength for b in bands):
-        raise Midi2ImgError("moods: give the bands from the mildest to the strongest")
-    seen: dict[str, str] = {}
-    for b in bands:
-        for q, band_words in b.words.items():
-            for w in band_words:
-                if w in seen:
-                    raise Midi2ImgError(f"moods: {w!r} is in both {seen[w]} and {b.name} {q}")
-                seen[w] = f"{b.name} {q}"
-    cues = []
-    for raw in data.get("tag_cue", []):
-        cue = TagCue(str(raw["tagger"]), str(raw["tag"]), str(raw["axis"]), int(raw["sign"]))
-        if cue.axis not in ("valence", "arousal") or cue.sign not in (-1, 1):
-            raise Midi2ImgError(f"moods: bad tag cue {raw!r}")
-        cues.append(cue)
-    return MoodBook(tuple(bands), tuple(cues), float(data.get("tag_cue_min_p", 0.15)),
+    names = known_tags() if tag_names is None else tag_names
+    tables.validate(data, tables.MOODS, source=source,
+                    vocab={tables.TAG: [f"{t}:{tag}" for t, tags in names.items() for tag in tags]})
+    bands = tuple(Band(str(raw["name"]), float(raw["min_strength"]), float(raw["min_confidence"]),
+                       {q: tuple(raw["words"][q]) for q in QUADRANT_SIGNS},
+                       float(raw.get("weight", 1.0)))
+                  for raw in data["band"])
+    cues = tuple(TagCue(str(raw["tagger"]), str(raw["tag"]), str(raw["axis"]), int(raw["sign"]))
+                 for raw in data.get("tag_cue", []))
+    return MoodBook(bands, cues, float(data.get("tag_cue_min_p", 0.15)),
                     str(data.get("source", "")))
 
 
 @lru_cache(maxsize=1)
 def default_moods() -> MoodBook:
     """The mood table shipped in ``midi2img.keywords/moods.toml``."""
-    text = (resources.files("midi2img.keywords") / "moods.toml").read_text(encoding="utf-8")
-    return parse_moods(tomllib.loads(text))
+    return parse_moods(tables.read_shipped(MOODS_FILE))
 
 
 def band_for(strength: float, confidence: float | None, book: MoodBook) -> Band | None:
@@ -180,39 +174,3 @@ def _quadrant(valence: float, arousal: float) -> str:
     v, a = valence >= 0, arousal >= 0
     return {(True, True): "Q1", (False, True): "Q2", (False, False): "Q3",
             (True, False): "Q4"}[(v, a)]
-
-
-def word_directions(*, book: MoodBook | None = None, rules: Any = None
-                    ) -> dict[str, dict[str, int]]:
-    """The direction of every word a prompt can hold: each mood word its quadrant's two signs,
-    each cue rule's keyword its rule's direction (words that point nowhere are left out)."""
-    book = book or default_moods()
-    if rules is None:
-        from midi2img.rules import default_rules
-
-        rules = default_rules()
-    out: dict[str, dict[str, int]] = {}
-    for rule in rules.rules:
-        dirs = rule.directions()
-        if dirs:
-            for spec in rule.keywords:
-                out.setdefault(spec.text, {}).update(dirs)
-    for band in book.bands:
-        for q, words in band.words.items():
-            for w in words:
-                out[w] = dict(SIGNS[q])
-    return out
-
-
-def contradictions(words: Iterable[str], *, book: MoodBook | None = None, rules: Any = None
-                   ) -> list[tuple[str, str]]:
-    """Pairs of words in ``words`` that point opposite ways on an axis (``joyful`` and
-    ``deep blue shadows``: valence + and -)."""
-    dirs = word_directions(book=book, rules=rules)
-    placed = [(w, dirs[w]) for w in dict.fromkeys(words) if w in dirs]
-    out = []
-    for i, (w1, d1) in enumerate(placed):
-        for w2, d2 in placed[i + 1:]:
-            if any(d2.get(axis, sign) != sign for axis, sign in d1.items()):
-                out.append((w1, w2))
-    return out

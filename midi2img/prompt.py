@@ -7,15 +7,18 @@ tokenizer (shipped in ``midi2img.models/clip_tokenizer``); the heaviest keywords
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from midi2img.errors import InputError, Midi2ImgError
-from midi2img.rules import KINDS, Keyword
+from midi2img import tables
+from midi2img.errors import InputError
+from midi2img.keyword import KINDS, Keyword
+
+#: The prompt styles in ``midi2img.keywords``.
+STYLES_FILE = "styles.toml"
 
 #: CLIP's context length, start and end markers included.
 CLIP_MAX_TOKENS = 77
@@ -57,20 +60,27 @@ class Prompt:
             raise ValueError(f"prompt has {self.tokens} tokens, over CLIP's {CLIP_MAX_TOKENS}")
 
 
+def parse_styles(data: Mapping[str, Any], *, source: str = tables.shipped_source(STYLES_FILE)
+                 ) -> tuple[str, dict[str, Style]]:
+    """Validate a parsed styles table (schema :data:`midi2img.tables.STYLES`).
+
+    Returns:
+        The default style's name and every style by name.
+
+    Raises:
+        RulesError: an unknown key, a style without ``lead`` or ``negative``, an unknown kind in
+            ``order``, a default that is not defined.
+    """
+    tables.validate(data, tables.STYLES, source=source)
+    styles = {name: Style(name, str(raw["lead"]), tuple(raw.get("order", KINDS)),
+                          str(raw.get("tail", "")), str(raw["negative"]))
+              for name, raw in data["style"].items()}
+    return str(data.get("default", tables.DEFAULT_STYLE)), styles
+
+
 @lru_cache(maxsize=1)
 def _styles() -> tuple[str, dict[str, Style]]:
-    text = (resources.files("midi2img.keywords") / "styles.toml").read_text(encoding="utf-8")
-    data: dict[str, Any] = tomllib.loads(text)
-    styles = {}
-    for name, raw in data.get("style", {}).items():
-        order = tuple(raw.get("order", KINDS))
-        if set(order) - set(KINDS):
-            raise Midi2ImgError(f"styles: {name} orders unknown kinds {set(order) - set(KINDS)}")
-        styles[name] = Style(name, raw["lead"], order, raw.get("tail", ""), raw["negative"])
-    default = data.get("default", "painting")
-    if default not in styles:
-        raise Midi2ImgError(f"styles: default style {default!r} is not defined")
-    return default, styles
+    return parse_styles(tables.read_shipped(STYLES_FILE))
 
 
 def style_names() -> list[str]:

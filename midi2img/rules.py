@@ -16,54 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from midi2img.constants import GTZAN_GENRES
-from midi2img.errors import Midi2ImgError
+from midi2img import tables
 from midi2img.gtzan.model import GenrePrediction
+from midi2img.keyword import KINDS as KINDS  # re-exported: the kinds of keyword
+from midi2img.keyword import Keyword
 from midi2img.mood.model import AffectEstimate
+from midi2img.mood_story import SIGNS, Cue, MoodBook, default_moods, mood_story, tag_cues
+from midi2img.tag_rules import tag_keywords
 
-KINDS = ("mood", "scene", "color", "light", "texture", "motion", "genre",
-         # what the audio taggers hear (midi2img.tag_rules): instruments and voice, and the era
-         "subject", "era")
-
-
-@dataclass(frozen=True)
-class Keyword:
-    """A keyword for the prompt and why it was chosen.
-
-    Attributes:
-        keyword: The words that go into the prompt.
-        weight: Strength in (0, 1]; the prompt keeps the heaviest first.
-        because: The evidence: feature, value and rule (with its source).
-        kind: Where the templater places it (see :data:`KINDS`).
-        rule: Id of the rule that produced it (the strongest one when several agree).
-    """
-
-    keyword: str
-    weight: float
-    because: str
-    kind: str
-    rule: str
-
-    def __post_init__(self) -> None:
-        if not self.keyword.strip():
-            raise ValueError("empty keyword")
-        if not 0.0 < self.weight <= 1.0:
-            raise ValueError(f"keyword weight must lie in (0, 1], got {self.weight}")
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown keyword kind {self.kind!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The contract's keyword object."""
-        return {"keyword": self.keyword, "weight": round(self.weight, 4), "because": self.because,
-                "kind": self.kind, "rule": self.rule}
-
+#: The cue rules and genre keywords in ``midi2img.keywords``, and their measured genre floors.
+RULES_FILE = "rules.toml"
+FLOORS_FILE = "genre_floors.toml"
 
 @dataclass(frozen=True)
 class _KwSpec:
@@ -163,105 +132,84 @@ class RuleBook:
     genre_floor_basis: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _specs(raw: Any, where: str) -> tuple[_KwSpec, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise Midi2ImgError(f"rules: {where} needs a non-empty list of keywords")
-    out = []
-    for item in raw:
-        try:
-            spec = _KwSpec(str(item["text"]), float(item["weight"]), str(item["kind"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Midi2ImgError(f"rules: {where}: bad keyword entry {item!r}") from exc
-        if spec.kind not in KINDS or not 0 < spec.weight <= 1:
-            raise Midi2ImgError(f"rules: {where}: bad kind or weight in {item!r}")
-        out.append(spec)
-    return tuple(out)
+def _specs(raw: list[Mapping[str, Any]]) -> tuple[_KwSpec, ...]:
+    return tuple(_KwSpec(str(k["text"]), float(k["weight"]), str(k["kind"])) for k in raw)
 
 
 def known_features() -> frozenset[str]:
-    """Every feature name a rule may test: the flat names of the symbolic feature record."""
-    from midi2img.features import SymbolicFeatures
+    """Every feature name a rule may test: what the registered analysis stages provide
+    (:func:`midi2img.stages.feature_names`)."""
+    from midi2img.stages import feature_names
 
-    return SymbolicFeatures.feature_names()
+    return feature_names()
 
 
-def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = None) -> RuleBook:
-    """Validate a parsed rule table.
+def label_features() -> frozenset[str]:
+    """The features whose values are labels (``mode = "major"``), tested with ``equals``
+    (:func:`midi2img.stages.label_feature_names`); every other feature is a number (``min``,
+    ``max``, ``scale_by``)."""
+    from midi2img.stages import label_feature_names
+
+    return label_feature_names()
+
+
+def numeric_features(features: frozenset[str] | None = None) -> frozenset[str]:
+    """The features whose values are numbers: those of ``features`` (default:
+    :func:`known_features`) that are no label (:func:`label_features`)."""
+    return (known_features() if features is None else features) - label_features()
+
+
+def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = None,
+                source: str = tables.shipped_source(RULES_FILE)) -> RuleBook:
+    """Validate a parsed rule table (schema :data:`midi2img.tables.RULES`).
 
     Args:
         data: The parsed TOML.
         features: The feature names rules may test (default: :func:`known_features`).
+        source: The file's name in messages.
 
     Raises:
-        Midi2ImgError: a malformed rule, a rule naming a feature that does not exist (a typo
-            would otherwise silently never fire), a cue rule giving mood words (they come from
-            the affect estimate only), a bad direction, a missing genre.
+        RulesError: an unknown key; a rule naming a feature that does not exist (a typo would
+            otherwise silently never fire) or weighing by one that is no number; a condition
+            that can never hold; a cue rule giving mood words (they come from the affect
+            estimate only); a bad direction, ``unless_heard``, kind or weight; a missing or
+            duplicate id; a missing genre.
     """
     names = known_features() if features is None else features
-    rules = []
-    seen = set()
-    for raw in data.get("rule", []):
-        rid = str(raw.get("id", ""))
-        if not rid or rid in seen:
-            raise Midi2ImgError(f"rules: missing or duplicate rule id {rid!r}")
-        seen.add(rid)
-        if "feature" not in raw or "source" not in raw:
-            raise Midi2ImgError(f"rules: rule {rid} needs `feature` and `source`")
-        if raw["feature"] not in names:
-            raise Midi2ImgError(f"rules: rule {rid} tests unknown feature {raw['feature']!r} "
-                                f"(known: {', '.join(sorted(names))})")
-        if raw.get("equals") is None and raw.get("min") is None and raw.get("max") is None:
-            raise Midi2ImgError(f"rules: rule {rid} needs `equals`, `min` or `max`")
-        specs = _specs(raw.get("keywords"), f"rule {rid}")
-        if any(s.kind == "mood" for s in specs):
-            raise Midi2ImgError(f"rules: rule {rid} gives mood words; they come from the affect "
-                                f"estimate (keywords/moods.toml), a cue only points along an axis")
-        dirs = {axis: raw.get(axis) for axis in ("valence", "arousal")}
-        if any(v not in (None, 1, -1) for v in dirs.values()):
-            raise Midi2ImgError(f"rules: rule {rid}: valence/arousal must be 1 or -1")
-        unless = raw.get("unless_heard")
-        if unless is not None and unless not in UNLESS_HEARD:
-            raise Midi2ImgError(f"rules: rule {rid}: unless_heard must be one of "
-                                f"{', '.join(UNLESS_HEARD)}, got {unless!r}")
-        rules.append(Rule(rid, str(raw["feature"]), str(raw["source"]), specs,
-                          raw.get("equals"), raw.get("min"), raw.get("max"),
-                          raw.get("scale_by"), dirs["valence"], dirs["arousal"], unless))
-    genre = data.get("genre", {})
-    gkw = {g: _specs(v, f"genre.{g}") for g, v in genre.get("keywords", {}).items()}
-    missing = set(GTZAN_GENRES) - set(gkw)
-    if missing:
-        raise Midi2ImgError(f"rules: no keywords for genres {sorted(missing)}")
-    return RuleBook(tuple(rules), gkw, float(genre.get("confident", 0.5)),
+    tables.validate(data, tables.RULES, source=source, vocab={
+        tables.FEATURE: names, tables.NUMERIC_FEATURE: numeric_features(names),
+        tables.UNLESS_HEARD: tuple(UNLESS_HEARD)})
+    rules = tuple(
+        Rule(str(raw["id"]), str(raw["feature"]), str(raw["source"]), _specs(raw["keywords"]),
+             raw.get("equals"), raw.get("min"), raw.get("max"), raw.get("scale_by"),
+             raw.get("valence"), raw.get("arousal"), raw.get("unless_heard"))
+        for raw in data.get("rule", []))
+    genre = data["genre"]
+    gkw = {g: _specs(v) for g, v in genre["keywords"].items()}
+    return RuleBook(rules, gkw, float(genre.get("confident", 0.5)),
                     float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")))
 
 
-def parse_genre_floors(data: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
-    """Validate ``keywords/genre_floors.toml``: a floor (a probability, or ``inf``) and its
-    measurement for every GTZAN genre.
+def parse_genre_floors(data: Mapping[str, Any], *,
+                       source: str = tables.shipped_source(FLOORS_FILE)
+                       ) -> tuple[dict[str, float], dict[str, str]]:
+    """Validate a parsed ``genre_floors.toml`` (schema :data:`midi2img.tables.GENRE_FLOORS`): a
+    floor (a probability, or ``inf``) and its measurement for every GTZAN genre.
 
     Raises:
-        Midi2ImgError: a missing or extra genre, or a floor that is no probability.
+        RulesError: a missing or extra genre, or a floor that is no probability.
     """
-    floors, basis = data.get("floor", {}), data.get("measured", {})
-    if set(floors) != set(GTZAN_GENRES) or set(basis) != set(GTZAN_GENRES):
-        raise Midi2ImgError("genre floors: [floor] and [measured] need exactly the 10 GTZAN "
-                            "genres")
-    out = {}
-    for g, v in floors.items():
-        if not isinstance(v, int | float) or not (0.0 <= v <= 1.0 or v == math.inf):
-            raise Midi2ImgError(f"genre floors: {g} = {v!r} is neither a probability nor inf")
-        out[g] = float(v)
-    return out, {g: str(v) for g, v in basis.items()}
+    tables.validate(data, tables.GENRE_FLOORS, source=source)
+    return ({g: float(v) for g, v in data["floor"].items()},
+            {g: str(v) for g, v in data["measured"].items()})
 
 
 @lru_cache(maxsize=1)
 def default_rules() -> RuleBook:
     """The rule table shipped in ``midi2img.keywords/rules.toml``, with the genre floors of
     ``genre_floors.toml``."""
-    folder = resources.files("midi2img.keywords")
-    book = parse_rules(tomllib.loads((folder / "rules.toml").read_text(encoding="utf-8")))
-    floors, basis = parse_genre_floors(
-        tomllib.loads((folder / "genre_floors.toml").read_text(encoding="utf-8")))
+    book = parse_rules(tables.read_shipped(RULES_FILE))
+    floors, basis = parse_genre_floors(tables.read_shipped(FLOORS_FILE))
     return dataclasses.replace(book, genre_floors=floors, genre_floor_basis=basis)
 
 
@@ -309,9 +257,6 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         A rule reading a texture statistic of the transcription is left out, imagery and cue,
         when the taggers' keywords contradict it (its ``unless_heard``, :data:`UNLESS_HEARD`).
     """
-    from midi2img.mood_story import Cue, default_moods, mood_story, tag_cues
-    from midi2img.tag_rules import tag_keywords
-
     book = rules or default_rules()
     heard = tag_keywords(tags) if tags is not None else []
     subjects = {k.rule for k in heard if k.kind == "subject"} if tags is not None else None
@@ -352,6 +297,39 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         found.extend(Keyword(w, weight, why, "mood", f"affect-{q}") for w, weight, why in words)
     found.extend(heard)
     return merge_keywords(found)
+
+
+def word_directions(*, book: MoodBook | None = None, rules: RuleBook | None = None
+                    ) -> dict[str, dict[str, int]]:
+    """The direction of every word a prompt can hold: each mood word its quadrant's two signs,
+    each cue rule's keyword its rule's direction (words that point nowhere are left out)."""
+    book = book or default_moods()
+    rules = rules or default_rules()
+    out: dict[str, dict[str, int]] = {}
+    for rule in rules.rules:
+        dirs = rule.directions()
+        if dirs:
+            for spec in rule.keywords:
+                out.setdefault(spec.text, {}).update(dirs)
+    for band in book.bands:
+        for q, words in band.words.items():
+            for w in words:
+                out[w] = dict(SIGNS[q])
+    return out
+
+
+def contradictions(words: Iterable[str], *, book: MoodBook | None = None,
+                   rules: RuleBook | None = None) -> list[tuple[str, str]]:
+    """Pairs of words in ``words`` that point opposite ways on an axis (``joyful`` and
+    ``deep blue shadows``: valence + and -)."""
+    dirs = word_directions(book=book, rules=rules)
+    placed = [(w, dirs[w]) for w in dict.fromkeys(words) if w in dirs]
+    out = []
+    for i, (w1, d1) in enumerate(placed):
+        for w2, d2 in placed[i + 1:]:
+            if any(d2.get(axis, sign) != sign for axis, sign in d1.items()):
+                out.append((w1, w2))
+    return out
 
 
 def _genre_thresholds(genre: GenrePrediction, book: RuleBook) -> tuple[float, float, float, str]:
@@ -442,8 +420,6 @@ def _genre_keywords(genre: GenrePrediction, book: RuleBook) -> list[Keyword]:
 
 def _stems(text: str) -> frozenset[str]:
     """The words of a keyword, lower-cased, a plural -s dropped (``strings`` -> ``string``)."""
-    import re
-
     words = re.findall(r"[a-z]+", text.lower())
     return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
                      for w in words)

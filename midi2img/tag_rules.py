@@ -13,17 +13,13 @@ one kind of guitar, one era).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from midi2img.errors import Midi2ImgError
-
-if TYPE_CHECKING:
-    from midi2img.rules import Keyword
+from midi2img import tables
+from midi2img.keyword import Keyword
 
 #: The rules file and the measured thresholds, both in ``midi2img.keywords``.
 RULES_FILE = "tags.toml"
@@ -76,7 +72,7 @@ class TagRule:
     Attributes:
         id: Unique id; the keyword's ``rule`` is ``tag-<id>``.
         keyword: The words for the prompt.
-        kind: Where the templater places it (a kind of :data:`midi2img.rules.KINDS`).
+        kind: Where the templater places it (a kind of :data:`midi2img.keyword.KINDS`).
         weight: Weight in (0, 1] when the evidence is strong (see :data:`WEIGHT_FLOOR`).
         when: Tags that must all reach their thresholds.
         unless: Tags that must all stay below their thresholds.
@@ -161,116 +157,75 @@ def known_tags() -> dict[str, tuple[str, ...]]:
     return {name: tuple(models[f"{name}_musicnn"]["tags"]) for name in TAGGER_NAMES}
 
 
-def _conditions(raw: Any, rid: str, field: str, thresholds: Mapping[str, Any],
-                tag_names: Mapping[str, Sequence[str]]) -> tuple[TagCondition, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise Midi2ImgError(f"tag rules: rule {rid}: `{field}` must be a list of "
-                            f"\"tagger:tag\" strings")
+def _conditions(names: Sequence[str], threshold: Mapping[str, float]
+                ) -> tuple[TagCondition, ...]:
     out = []
-    for name in raw:
-        tagger, sep, tag = name.partition(":")
-        if not sep or tagger not in TAGGER_NAMES:
-            raise Midi2ImgError(f"tag rules: rule {rid}: {name!r} must read \"tagger:tag\" with "
-                                f"tagger one of {', '.join(TAGGER_NAMES)}")
-        if tag not in tag_names.get(tagger, ()):
-            raise Midi2ImgError(f"tag rules: rule {rid} names {name!r}, a tag the {tagger} "
-                                f"tagger does not have (its tags: "
-                                f"{', '.join(tag_names.get(tagger, ()))})")
-        if name not in thresholds:
-            raise Midi2ImgError(f"tag rules: rule {rid} has no measured threshold for {name!r} "
-                                f"in {THRESHOLDS_FILE} (run `make tune-tags`)")
-        try:
-            out.append(TagCondition(tagger, tag, float(thresholds[name])))
-        except (TypeError, ValueError) as exc:
-            raise Midi2ImgError(f"tag rules: rule {rid}: bad threshold for {name!r} "
-                                f"({exc})") from exc
+    for name in names:
+        tagger, _, tag = name.partition(":")
+        out.append(TagCondition(tagger, tag, float(threshold[name])))
     return tuple(out)
 
 
 def parse_tag_rules(rules: Mapping[str, Any], thresholds: Mapping[str, Any], *,
                     kinds: Sequence[str] | None = None,
-                    tag_names: Mapping[str, Sequence[str]] | None = None) -> TagRuleBook:
-    """Validate the parsed rules and thresholds files.
+                    tag_names: Mapping[str, Sequence[str]] | None = None,
+                    source: str = tables.shipped_source(RULES_FILE),
+                    thresholds_source: str = tables.shipped_source(THRESHOLDS_FILE)
+                    ) -> TagRuleBook:
+    """Validate the parsed rules and thresholds files (schemas :data:`midi2img.tables.TAGS` and
+    :data:`midi2img.tables.TAG_THRESHOLDS`).
 
     Args:
         rules: The parsed ``tags.toml`` (``[[rule]]`` entries).
         thresholds: The parsed ``tag_thresholds.toml`` (``[rule.<id>]`` tables with a
             ``threshold`` table of ``"tagger:tag" = value`` and a ``basis`` line).
-        kinds: The keyword kinds (default: :data:`midi2img.rules.KINDS`).
+        kinds: The keyword kinds (default: :data:`midi2img.keyword.KINDS`).
         tag_names: The tags of each tagger (default: :func:`known_tags`).
+        source: The rules file's name in messages.
+        thresholds_source: The thresholds file's name in messages.
 
     Raises:
-        Midi2ImgError: a malformed rule; a tag no tagger has; a tag without a measured
-            threshold; thresholds for a rule that does not exist; an unknown kind; a duplicate
-            id.
+        RulesError: an unknown key; a malformed rule; a tag no tagger has; a tag without a
+            measured threshold; thresholds for a rule that does not exist; an unknown kind; a
+            missing or duplicate id.
     """
-    if kinds is None:
-        from midi2img.rules import KINDS
-
-        kinds = KINDS
     names = known_tags() if tag_names is None else tag_names
-    measured = thresholds.get("rule", {})
-    if not isinstance(measured, Mapping):
-        raise Midi2ImgError(f"tag rules: {THRESHOLDS_FILE} needs [rule.<id>] tables")
-    raw_rules = rules.get("rule", [])
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise Midi2ImgError(f"tag rules: {RULES_FILE} needs [[rule]] entries")
+    vocab = {tables.TAG: [f"{t}:{tag}" for t, tags in names.items() for tag in tags]}
+    if kinds is not None:
+        vocab[tables.KIND] = list(kinds)
+    tables.validate(rules, tables.TAGS, source=source, vocab=vocab)
+    tables.validate(thresholds, tables.TAG_THRESHOLDS, source=thresholds_source, vocab=vocab)
+    measured = thresholds["rule"]
     out = []
-    for raw in raw_rules:
-        rid = str(raw.get("id", ""))
-        if not rid:
-            raise Midi2ImgError("tag rules: a rule without an `id`")
-        for key in ("keyword", "kind", "weight", "when", "source"):
-            if key not in raw:
-                raise Midi2ImgError(f"tag rules: rule {rid} needs `{key}`")
-        extra = set(raw) - {"id", "keyword", "kind", "weight", "when", "unless", "group",
-                            "source"}
-        if extra:
-            raise Midi2ImgError(f"tag rules: rule {rid} has unknown fields {sorted(extra)}")
-        if raw["kind"] not in kinds:
-            raise Midi2ImgError(f"tag rules: rule {rid} has unknown kind {raw['kind']!r} "
-                                f"(kinds: {', '.join(kinds)})")
-        m = measured.get(rid)
-        if not isinstance(m, Mapping) or not isinstance(m.get("threshold"), Mapping):
-            raise Midi2ImgError(f"tag rules: rule {rid} has no measured thresholds in "
-                                f"{THRESHOLDS_FILE} (run `make tune-tags`)")
-        try:
-            out.append(TagRule(
-                id=rid, keyword=str(raw["keyword"]), kind=str(raw["kind"]),
-                weight=float(raw["weight"]),
-                when=_conditions(raw["when"], rid, "when", m["threshold"], names),
-                unless=_conditions(raw.get("unless"), rid, "unless", m["threshold"], names),
-                source=str(raw["source"]), basis=str(m.get("basis", "")),
-                group=None if raw.get("group") is None else str(raw["group"])))
-        except (TypeError, ValueError) as exc:
-            raise Midi2ImgError(f"tag rules: rule {rid}: {exc}") from exc
-        if not out[-1].basis:
-            raise Midi2ImgError(f"tag rules: rule {rid}: {THRESHOLDS_FILE} gives no `basis` "
-                                f"(where the thresholds come from)")
-    stale = set(measured) - {r.id for r in out}
+    for raw in rules["rule"]:
+        rid = raw["id"]
+        if rid not in measured:
+            tables.fail(source, f"rule {rid}", f"no measured thresholds in {thresholds_source} "
+                                               f"(run `make tune-tags`)")
+        m = measured[rid]
+        for field in ("when", "unless"):
+            for name in raw.get(field, []):
+                if name not in m["threshold"]:
+                    tables.fail(source, f"rule {rid}",
+                                f"{field} {name!r} has no measured threshold in "
+                                f"{thresholds_source} (run `make tune-tags`)")
+        out.append(TagRule(
+            id=rid, keyword=str(raw["keyword"]), kind=str(raw["kind"]),
+            weight=float(raw["weight"]), when=_conditions(raw["when"], m["threshold"]),
+            unless=_conditions(raw.get("unless", []), m["threshold"]),
+            source=str(raw["source"]), basis=str(m["basis"]),
+            group=None if raw.get("group") is None else str(raw["group"])))
+    stale = [rid for rid in measured if rid not in {r.id for r in out}]
     if stale:
-        raise Midi2ImgError(f"tag rules: {THRESHOLDS_FILE} has thresholds for rules that "
-                            f"{RULES_FILE} does not define: {sorted(stale)}")
-    try:
-        return TagRuleBook(tuple(out))
-    except ValueError as exc:
-        raise Midi2ImgError(f"tag rules: {exc}") from exc
-
-
-def _read(name: str) -> dict[str, Any]:
-    text = (resources.files("midi2img.keywords") / name).read_text(encoding="utf-8")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise Midi2ImgError(f"tag rules: {name} is not valid TOML ({exc})") from exc
+        tables.fail(thresholds_source, f"rule {stale[0]}",
+                    f"thresholds for a rule that {source} does not define")
+    return TagRuleBook(tuple(out))
 
 
 @lru_cache(maxsize=1)
 def default_tag_rules() -> TagRuleBook:
     """The shipped rules (``midi2img.keywords/tags.toml``) with their measured thresholds."""
-    return parse_tag_rules(_read(RULES_FILE), _read(THRESHOLDS_FILE))
+    return parse_tag_rules(tables.read_shipped(RULES_FILE), tables.read_shipped(THRESHOLDS_FILE))
 
 
 def fired_rules(tags: Mapping[str, Mapping[str, float]], *, book: TagRuleBook | None = None
@@ -309,8 +264,6 @@ def tag_keywords(tags: Mapping[str, Mapping[str, float]], *, book: TagRuleBook |
     Returns:
         Keywords in rule-file order (``apply_rules`` merges and sorts them with the others).
     """
-    from midi2img.rules import Keyword
-
     out = []
     for rule, strength, note in fired_rules(tags, book=book):
         factor = WEIGHT_FLOOR + (1.0 - WEIGHT_FLOOR) * min(1.0, strength - 1.0)

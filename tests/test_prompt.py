@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from midi2img.errors import InputError
+from midi2img.keyword import Keyword
 from midi2img.prompt import CLIP_MAX_TOKENS, build_prompt, count_tokens, style_names
-from midi2img.rules import Keyword
 
 
 def _kw(text: str, weight: float, kind: str = "mood") -> Keyword:

@@ -130,7 +130,8 @@ def test_cues_are_evidence_and_contradicting_imagery_is_left_out() -> None:
 def test_no_shipped_rule_can_contradict_the_story() -> None:
     """For every quadrant, every cue rule that may add imagery, the tag rules and every band's
     words: no two words of a prompt contradict each other (opposite signs on an axis)."""
-    from midi2img.mood_story import contradictions, default_moods
+    from midi2img.mood_story import default_moods
+    from midi2img.rules import contradictions
 
     book, moods = default_rules(), default_moods()
     for q, (vs, as_) in {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}.items():
@@ -178,7 +179,8 @@ def test_a_rule_on_an_unknown_feature_fails_at_load_time() -> None:
     book = parse_rules(data)  # every shipped rule names a real feature
     assert {r.feature for r in book.rules} <= SymbolicFeatures.feature_names()
     data["rule"][0] = {**data["rule"][0], "feature": "tempo_bmp"}  # a typo
-    with pytest.raises(Midi2ImgError, match="unknown feature 'tempo_bmp'"):
+    with pytest.raises(Midi2ImgError, match="rule mode-major: feature 'tempo_bmp' is not a "
+                                            "feature"):
         parse_rules(data)
 
 
@@ -294,7 +296,8 @@ def test_an_unknown_unless_heard_fails_at_load_time() -> None:
     data = tomllib.loads((resources.files("midi2img.keywords") / "rules.toml").read_text())
     assert {r.unless_heard for r in parse_rules(data).rules} == {None, "drums", "ensemble"}
     data["rule"][0] = {**data["rule"][0], "unless_heard": "drum"}
-    with pytest.raises(Midi2ImgError, match="unless_heard must be one of drums, ensemble"):
+    with pytest.raises(Midi2ImgError, match=r"unless_heard 'drum' is not an unless_heard "
+                                            r"condition \(known: drums, ensemble\)"):
         parse_rules(data)
 
 
@@ -359,10 +362,11 @@ def test_the_shipped_genre_floors_load_and_bad_ones_fail() -> None:
     assert default_rules().genre_floors == floors
     assert all("held out by artist" in b for b in basis.values())
     bad = {**data, "floor": {**data["floor"], "rock": 1.5}}
-    with pytest.raises(Midi2ImgError, match="rock = 1.5 is neither a probability nor inf"):
+    with pytest.raises(Midi2ImgError, match=r"floor: rock 1.5 is out of range \(expected a "
+                                            r"number in \[0, 1\] or inf\)"):
         parse_genre_floors(bad)
     missing = {**data, "floor": {g: v for g, v in data["floor"].items() if g != "pop"}}
-    with pytest.raises(Midi2ImgError, match="exactly the 10 GTZAN genres"):
+    with pytest.raises(Midi2ImgError, match="floor: missing key 'pop'"):
         parse_genre_floors(missing)
 
 
@@ -399,3 +403,50 @@ def test_genre_floor_tuning_rules() -> None:
     text = tune.floors_toml(m, 0.62)
     floors, _ = parse_genre_floors(tomllib.loads(text))
     assert math.isinf(floors["blues"]) and floors["rock"] == 0.62
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports anywhere in its file
+    (inside functions too: an import put there to dodge a cycle is still one)."""
+    import ast
+    from pathlib import Path
+
+    import midi2img
+
+    root = Path(midi2img.__file__).resolve().parent
+    files = {("midi2img." + ".".join(p.relative_to(root).with_suffix("").parts))
+             .removesuffix(".__init__"): p for p in root.rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for name, path in files.items():
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        edges[name] = {m for m in out if m in files and m != name}
+    return edges
+
+
+def test_the_rule_modules_are_in_no_import_cycle() -> None:
+    edges = _package_imports()
+    mine = ["midi2img.keyword", "midi2img.tables", "midi2img.tag_rules", "midi2img.mood_story",
+            "midi2img.rules", "midi2img.prompt"]
+    assert edges["midi2img.keyword"] == set()  # a leaf: everyone may import it
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            m = todo.pop()
+            if m == goal:
+                return True
+            if m not in seen:
+                seen.add(m)
+                todo.extend(edges[m])
+        return False
+
+    assert [m for m in mine if reaches(m, m)] == []
+    # the order they depend on each other
+    assert reaches("midi2img.rules", "midi2img.mood_story")
+    assert reaches("midi2img.mood_story", "midi2img.tag_rules")
+    assert not reaches("midi2img.prompt", "midi2img.rules")

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import require_data
 from midi2img.errors import Midi2ImgError
-from midi2img.rules import KINDS, apply_rules
+from midi2img.keyword import KINDS
+from midi2img.rules import apply_rules
 from midi2img.tag_rules import (
     THRESHOLDS_FILE,
     TagRuleBook,
@@ -96,9 +97,9 @@ def _broken(edit: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     (lambda r, t: t["rule"].pop(r["rule"][0]["id"]), "no measured thresholds"),
     (lambda r, t: t["rule"].update(ghost={"threshold": {"mtt:piano": 0.3}, "basis": "x"}),
      "does not define"),
-    (lambda r, t: r["rule"][0].update(kind="instrument"), "unknown kind"),
-    (lambda r, t: r["rule"][0].pop("source"), "needs `source`"),
-    (lambda r, t: r["rule"][0].update(colour="red"), "unknown fields"),
+    (lambda r, t: r["rule"][0].update(kind="instrument"), "'instrument' is not a keyword kind"),
+    (lambda r, t: r["rule"][0].pop("source"), "missing key 'source'"),
+    (lambda r, t: r["rule"][0].update(colour="red"), "unknown key 'colour'"),
     (lambda r, t: r["rule"].append(dict(r["rule"][0])), "duplicate"),
     (lambda r, t: r["rule"][0].update(weight=1.5), "weight"),
     (lambda r, t: t["rule"][r["rule"][0]["id"]]["threshold"].update(
@@ -421,18 +422,20 @@ def test_analysis_of_a_real_recording_carries_tag_keywords() -> None:
 
 def test_short_sections_take_the_tracks_tags_and_affect() -> None:
     """Let's Go Fishin' in auto sections: the 6 s ending and the 11 s intro hold fewer than
-    MIN_SECTION_TAG_WINDOWS tagger windows; pooled on their own they were "male singer",
-    "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23 on the fade-out).
+    ``min_tag_windows`` tagger windows (keywords/sections.toml); pooled on their own they were
+    "male singer", "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23
+    on the fade-out).
     They now carry the track's tags and affect and say so; the long sections keep their own."""
     from midi2img.analysis import analyse_track
-    from midi2img.stages.tags import min_section_windows
+    from midi2img.tables import section_evidence
+
+    min_windows = section_evidence().min_tag_windows
 
     analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]), segments="auto")
     assert analysis.tags is not None and analysis.affect is not None
     sections = analysis.sections
-    MIN_SECTION_TAG_WINDOWS = min_section_windows()  # noqa: N806 - the shipped constant
     short = [s for s in sections
-             if analysis.tags.window(s.start_s, s.end_s).n_windows < MIN_SECTION_TAG_WINDOWS]
+             if analysis.tags.window(s.start_s, s.end_s).n_windows < min_windows]
     assert short and len(short) < len(sections)
     track_tags = analysis.tags.to_dict()
     for sec in sections:
@@ -444,7 +447,7 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
             assert sub.affect == analysis.affect
         else:
             assert sec.audio_from == "section"
-            assert sub.tags is not None and sub.tags.n_windows >= MIN_SECTION_TAG_WINDOWS
+            assert sub.tags is not None and sub.tags.n_windows >= min_windows
         words = {k.keyword for k in sub.keywords}
         assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
             sec.index, words)

@@ -28,7 +28,8 @@ from midi2img.stages.base import (
 )
 
 __all__ = ["STAGES", "SWITCHED_OFF", "Collector", "Processor", "Span", "Stage", "StageContext",
-           "StageSkipped", "feature_names", "registered", "stage", "stages"]
+           "StageSkipped", "feature_names", "label_feature_names", "registered", "stage",
+           "stages"]
 
 #: Every stage of the analysis, ``"module:Class"``, in the order their results are finished.
 STAGES: list[str] = [
@@ -88,6 +89,11 @@ def feature_names() -> frozenset[str]:
     """Every name the keyword rules may test: the track's ``duration_s`` and each stage's
     :meth:`~Stage.feature_names`."""
     return frozenset({"duration_s"}.union(*(s.feature_names() for s in stages())))
+
+
+def label_feature_names() -> frozenset[str]:
+    """Those of :func:`feature_names` whose values are labels (``mode = "major"``)."""
+    return frozenset().union(*(s.label_names() for s in stages()))
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ Each stage declares:
   folder to use instead;
 * ``switch`` - the analysis option that turns it off, and its other options
   (:meth:`Stage.options`);
-* :meth:`Stage.features` - the values keyword rules may test, and :meth:`Stage.feature_names`;
+* :meth:`Stage.features` - the values keyword rules may test, :meth:`Stage.feature_names` and
+  :meth:`Stage.label_names` (those that are labels, not numbers);
 * :meth:`Stage.section` - its result for a section of the track (see :class:`Span`).
 
 :mod:`midi2img.stages.template` is a complete example with its test; adding a stage is one module
@@ -273,6 +274,11 @@ class Stage:
 
     def feature_names(self) -> frozenset[str]:
         """Every name :meth:`features` may give (a rule naming another is refused at load)."""
+        return frozenset()
+
+    def label_names(self) -> frozenset[str]:
+        """Those of :meth:`feature_names` whose values are labels (a rule tests them with
+        ``equals``), not numbers."""
         return frozenset()
 
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -34,6 +34,10 @@ class Key(Stage):
         """The key's flat names."""
         return frozenset(KeyEstimate.FLAT_NAMES)
 
+    def label_names(self) -> frozenset[str]:
+        """The labels among them."""
+        return frozenset({"key", "mode"})
+
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``C major (confidence 0.94)``."""
         if contract.get("key") is None:

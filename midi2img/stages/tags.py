@@ -11,14 +11,15 @@ if TYPE_CHECKING:
     from midi2img.analysis import AnalysisOptions
     from midi2img.tagger import TagResult
 
-#: Fewest tagger windows (3 s each, one every 4 s) a section needs for tag and mood evidence of
-#: its own; a shorter one (under 12 to 16 s, by where its edges fall) takes the whole track's.
-MIN_SECTION_TAG_WINDOWS = 4
-
 
 def min_section_windows() -> int:
-    """The fewest tagger windows a section needs for tag and mood evidence of its own."""
-    return MIN_SECTION_TAG_WINDOWS
+    """The fewest tagger windows (3 s each, one every 4 s) a section needs for tag and mood
+    evidence of its own; a shorter one (under 12 to 16 s, by where its edges fall) takes the
+    whole track's. Measured by ``midi2img tune sections``; shipped in ``keywords/sections.toml``
+    with the measurement (:func:`midi2img.tables.section_evidence`)."""
+    from midi2img.tables import section_evidence
+
+    return section_evidence().min_tag_windows
 
 
 class Tags(Stage):

@@ -76,6 +76,10 @@ class Tempo(Stage):
         """``tempo_bpm`` and ``tempo_source``."""
         return TempoEstimate.flat_names()
 
+    def label_names(self) -> frozenset[str]:
+        """The labels among them."""
+        return frozenset({"tempo_source"})
+
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``120.0 BPM (from audio)``."""
         return [("tempo", f"{contract['tempo_bpm']:.1f} BPM (from {contract['tempo_source']})")]
