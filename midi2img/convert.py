@@ -437,8 +437,9 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                               else (None, None))
     if drawing:
         assert maker is not None and base_seed is not None
-        image, info = maker.draw(ImageRequest(data, analysis.prompt.positive,
-                                              analysis.prompt.negative, base_seed))
+        drawn = maker.draw(ImageRequest(data, analysis.prompt.positive,
+                                        analysis.prompt.negative, base_seed))
+        image, info = drawn.image, drawn.to_dict()
         written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
             image, info, analysis.prompt.positive, analysis.prompt.negative, analysis.source)))
         data["image"] = {"file": f"{stem}.png", "seed_source": seed_source, **info}
@@ -473,7 +474,8 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
         if drawing:
             assert maker is not None and seed is not None
             name = f"section-{sec.index:02d}.png"
-            image, info = maker.draw(ImageRequest(sd, prompt, negative, seed, anchor=data))
+            drawn = maker.draw(ImageRequest(sd, prompt, negative, seed, anchor=data))
+            image, info = drawn.image, drawn.to_dict()
             written.append(atomic_write_bytes(folder / name, _png(
                 image, info, prompt, negative, f"{analysis.source} {sec.label()}")))
             row["file"] = name
