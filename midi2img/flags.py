@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass
@@ -149,6 +150,12 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return MISSING
 
 
+@functools.cache
+def _hints(record: type) -> dict[str, Any]:
+    """A record's field types (its annotations do not change: read once)."""
+    return typing.get_type_hints(record)
+
+
 def declared(record: type) -> tuple[Declared, ...]:
     """The fields of ``record`` that the command line sets, in field order (derived fields
     excluded: see :func:`build`).
@@ -158,7 +165,7 @@ def declared(record: type) -> tuple[Declared, ...]:
     """
     if not dataclasses.is_dataclass(record):
         raise TypeError(f"{record!r} is not a dataclass")
-    hints = typing.get_type_hints(record)
+    hints = _hints(record)
     out = []
     for f in dataclasses.fields(record):
         spec = f.metadata.get(FLAG_KEY)

@@ -313,13 +313,13 @@ def test_a_failed_image_fails_only_its_track(tiny_model: Path, tracks: tuple[Pat
 
 
 def test_backends_and_schedulers_are_registered() -> None:
-    import typing
-
-    from midi2img.cli.convert import SchedulerName
     from midi2img.render import BACKENDS, SCHEDULERS, RenderOptions, create_backend, image_modes
 
-    assert set(typing.get_args(SchedulerName)) == set(SCHEDULERS)
+    usage = " ".join(runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"})
+                     .stdout.split())
+    assert f"--scheduler <{'|'.join(SCHEDULERS)}>" in usage
     assert image_modes() == ("auto", *BACKENDS, "none")
+    assert f"--image <{'|'.join(image_modes())}>" in usage
     backend = create_backend("abstract", RenderOptions(width=64, height=48))
     assert backend.ready and backend.name == "abstract"
     with pytest.raises(Exception, match="unknown image backend"):
