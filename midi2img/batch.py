@@ -55,10 +55,11 @@ from typing import TYPE_CHECKING, Any
 
 from midi2img.constants import MIDI_SUFFIXES
 from midi2img.errors import InputError, OutputError
+from midi2img.flags import argument, flag
+from midi2img.runners import Job, JobProgress, Runner
 
 if TYPE_CHECKING:
     from midi2img.convert import ConvertContext, ConvertOptions, TrackResult
-    from midi2img.runners import Job, JobProgress, Runner
 
 #: Extensions taken as audio when a folder is walked or a glob is expanded (a file named on the
 #: command line or in a manifest is tried whatever its extension).
@@ -264,8 +265,6 @@ def plan_batch(inputs: Sequence[BatchInput], out_dir: str | Path) -> BatchPlan:
 
     The same file reached twice (by two arguments) is kept once, as first named.
     """
-    from midi2img.runners import Job
-
     out = Path(out_dir)
     seen: set[str] = set()
     unique: list[BatchInput] = []
@@ -302,6 +301,55 @@ def plan_batch(inputs: Sequence[BatchInput], out_dir: str | Path) -> BatchPlan:
                  if i not in problems)
     rejected = tuple((i, unique[i].track, problems[i]) for i in sorted(problems))
     return BatchPlan(out, jobs, rejected)
+
+
+def plan_jobs(tracks: Sequence[str | Path], out_dir: Path) -> list[Job]:
+    """Each track with its output folder ``OUT/<stem>`` (a pure function of its name).
+
+    Raises:
+        InputError: two tracks would share a folder (``a/demo.wav`` and ``b/demo.wav``):
+            :func:`plan_batch` reports such tracks as failed instead.
+    """
+    plan = plan_batch([BatchInput(str(t), output_rel(t), "file") for t in tracks], out_dir)
+    if plan.rejected:
+        raise InputError(plan.rejected[0][2])
+    return list(plan.jobs)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """What ``convert`` is asked to convert and where its outputs go (each field with the
+    command-line argument or option that sets it).
+
+    Attributes:
+        tracks: Files, folders and glob patterns, as named.
+        out_dir: The output folder.
+        from_list: Manifests.
+    """
+
+    tracks: tuple[str, ...] = argument(
+        default=(), cli_type=list[str] | None, cli_default=None,
+        parse=lambda named: tuple(named or ()),
+        help="Audio or MIDI files, folders (searched recursively for audio and MIDI files by "
+        "extension; hidden files skipped) or glob patterns ('music/**/*.flac').")
+    out_dir: Path = flag(
+        "-o", "--out", default=Path("out"),
+        help="Output folder: OUT/<stem>/ for a file named here; for a folder, glob or list, "
+        "the track's path under it without the extension.")
+    from_list: tuple[Path, ...] = flag(
+        "--from-list", default=(), cli_type=list[Path] | None, cli_default=None,
+        parse=lambda lists: tuple(lists or ()),
+        help="A manifest: one path per line, or a CSV file with a 'path' column; relative "
+        "paths are read from the manifest's folder. Repeatable.")
+
+    def plan(self, warn: Callable[[str], Any] | None = None) -> BatchPlan:
+        """The batch's jobs (:func:`collect_inputs`, then :func:`plan_batch`).
+
+        Raises:
+            InputError: nothing at all to convert, or an unreadable manifest.
+        """
+        inputs = collect_inputs(self.tracks, self.from_list, out_dir=self.out_dir, warn=warn)
+        return plan_batch(inputs, self.out_dir)
 
 
 # ---- safety: the lock and what a killed run left -------------------------------------------
@@ -571,7 +619,7 @@ def precheck(job: Job, options: ConvertOptions) -> TrackResult | None:
 
 
 def run_batch(plan: BatchPlan, context: ConvertContext, runner: Runner, *,
-              engine: str = "sequential", workers: int = 1,
+              engine: str | None = None, workers: int | None = None,
               on_result: Callable[[Job | None, TrackResult], Any] | None = None,
               on_progress: JobProgress | None = None,
               on_start: Callable[[int], Any] | None = None) -> BatchSummary:
@@ -582,8 +630,9 @@ def run_batch(plan: BatchPlan, context: ConvertContext, runner: Runner, *,
         plan: The jobs (:func:`plan_batch`).
         context: The run's options (and, for a runner working in this process, its models).
         runner: Runs the jobs left to do.
-        engine: The runner's name, for the summary.
-        workers: Its number of analysis workers, for the summary.
+        engine: The runner's name, for the summary (default: ``runner.name``).
+        workers: Its number of analysis workers, for the summary (default:
+            ``runner.local_workers``).
         on_result: Called with each track's record as it is recorded (job None for a track
             rejected at planning).
         on_progress: Passed to the runner.
@@ -631,5 +680,6 @@ def run_batch(plan: BatchPlan, context: ConvertContext, runner: Runner, *,
             for step in steps:
                 step(plan.out_dir, lines)
     ordered = tuple(results[i] for i in sorted(results))
-    return BatchSummary(plan.out_dir, ordered, time.perf_counter() - started, engine,
-                        workers, tuple(notes))
+    return BatchSummary(plan.out_dir, ordered, time.perf_counter() - started,
+                        runner.name if engine is None else engine,
+                        runner.local_workers if workers is None else workers, tuple(notes))

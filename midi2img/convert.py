@@ -353,8 +353,9 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                               else (None, None))
     if drawing:
         assert maker is not None and base_seed is not None
-        image, info = maker.draw(ImageRequest(data, analysis.prompt.positive,
-                                              analysis.prompt.negative, base_seed))
+        drawn = maker.draw(ImageRequest(data, analysis.prompt.positive,
+                                        analysis.prompt.negative, base_seed))
+        image, info = drawn.image, drawn.to_dict()
         written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
             image, info, analysis.prompt.positive, analysis.prompt.negative, analysis.source)))
         data["image"] = {"file": f"{stem}.png", "seed_source": seed_source, **info}
@@ -377,7 +378,8 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                                     anchor=data, silent=True) if own is None else
                        ImageRequest(own.to_dict(), row["prompt"], row["negative_prompt"], seed,
                                     anchor=data))
-            image, info = maker.draw(request)
+            drawn = maker.draw(request)
+            image, info = drawn.image, drawn.to_dict()
             written.append(atomic_write_bytes(folder / name, _png(
                 image, info, row["prompt"], row["negative_prompt"],
                 f"{analysis.source} {sec.label()}")))

@@ -411,7 +411,7 @@ def test_pool_renders_with_one_pipeline_worker(tmp_path: Path) -> None:
 
 
 def test_jobs_option_values() -> None:
-    from midi2img.runners.pool import available_cores, parse_jobs
+    from midi2img.runners import available_cores, parse_jobs
 
     assert parse_jobs(None) == 1 and parse_jobs("3") == 3
     assert parse_jobs("auto") == available_cores() >= 1

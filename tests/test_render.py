@@ -136,11 +136,11 @@ def test_scheduler_and_low_memory_options(tiny_model: Path, tracks: tuple[Path, 
     r = DiffusionBackend(RenderOptions(model=str(tiny_model), steps=2, width=64, height=64,
                                         scheduler="euler-a", attention_slicing=True,
                                         cpu_offload=True, device="cpu"))
-    im1, info = r.render("a quiet lake", seed=3)
-    im2, _ = r.render("a quiet lake", seed=3)
-    assert r.loads == 1 and info["scheduler"] == "euler-a" and info["device"] == "cpu"
-    assert info["dtype"] == "float32" and any("cpu-offload" in n for n in info["notes"])
-    assert np.array_equal(np.asarray(im1), np.asarray(im2))
+    first = r.render("a quiet lake", seed=3)
+    second = r.render("a quiet lake", seed=3)
+    assert r.loads == 1 and first.scheduler == "euler-a" and first.device == "cpu"
+    assert first.dtype == "float32" and any("cpu-offload" in n for n in first.notes)
+    assert np.array_equal(np.asarray(first.image), np.asarray(second.image))
 
 
 def test_missing_model_folder_is_one_line(tracks: tuple[Path, Path], tmp_path: Path) -> None:
@@ -305,21 +305,47 @@ def test_a_failed_image_fails_only_its_track(tiny_model: Path, tracks: tuple[Pat
     maker = ImageMaker("auto", RenderOptions(model=str(tiny_model), model_named=False, steps=2,
                                              width=64, height=64))
     request = ImageRequest({"key": "C major"}, "a quiet lake", "", seed=3)
-    first_img, first = maker.draw(request)
-    second_img, second = maker.draw(request)
-    assert "simulated" in first["fallback_reason"] and "not Stable Diffusion" in first["renderer"]
-    assert second["renderer"] == "stable-diffusion" and second_img.size == (64, 64)
+    first = maker.draw(request)
+    second = maker.draw(request)
+    assert "simulated" in (first.fallback_reason or "") and "not Stable Diffusion" in (
+        first.renderer)
+    assert second.renderer == "stable-diffusion" and second.image.size == (64, 64)
 
 
 def test_backends_and_schedulers_are_registered() -> None:
-    import typing
-
-    from midi2img.cli.convert import SchedulerName
     from midi2img.render import BACKENDS, SCHEDULERS, RenderOptions, create_backend, image_modes
 
-    assert set(typing.get_args(SchedulerName)) == set(SCHEDULERS)
+    usage = " ".join(runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"})
+                     .stdout.split())
+    assert f"--scheduler <{'|'.join(SCHEDULERS)}>" in usage
     assert image_modes() == ("auto", *BACKENDS, "none")
+    assert f"--image <{'|'.join(image_modes())}>" in usage
     backend = create_backend("abstract", RenderOptions(width=64, height=48))
     assert backend.ready and backend.name == "abstract"
     with pytest.raises(Exception, match="unknown image backend"):
         create_backend("nope", RenderOptions())
+
+
+def test_rendered_records_its_settings_in_the_order_analysis_json_keeps() -> None:
+    """``Rendered.to_dict`` is what analysis.json and the PNG metadata hold: the settings that
+    apply, always in one order (the bytes of those files depend on it)."""
+    from dataclasses import replace
+
+    from midi2img.render import Rendered
+
+    sd = Rendered(None, renderer="stable-diffusion", seed=7, width=64, height=48, model="m",
+                  steps=2, guidance=0.0, scheduler="euler", pipeline="P", device="cpu",
+                  dtype="float32", safety_checker="on", negative_prompt_used=False,
+                  nsfw_detected=False, notes=("n",))
+    assert list(sd.to_dict().items()) == [
+        ("renderer", "stable-diffusion"), ("model", "m"), ("seed", 7), ("steps", 2),
+        ("guidance", 0.0), ("scheduler", "euler"), ("pipeline", "P"), ("width", 64),
+        ("height", 48), ("device", "cpu"), ("dtype", "float32"), ("safety_checker", "on"),
+        ("negative_prompt_used", False), ("nsfw_detected", False), ("notes", ["n"])]
+    plain = Rendered(None, renderer="abstract", seed=3, width=96, height=64)
+    assert plain.to_dict() == {"renderer": "abstract", "seed": 3, "width": 96, "height": 64}
+    late = replace(plain, extra={"palette": "warm"}, fallback_reason="no model")
+    assert list(late.to_dict()) == ["renderer", "seed", "width", "height", "palette",
+                                    "fallback_reason"]
+    with pytest.raises(ValueError, match="size"):
+        Rendered(None, renderer="abstract", seed=3, width=0, height=64)

@@ -103,7 +103,8 @@ def test_the_template_stage_reaches_contract_report_rules_and_sections(tmp_path:
         book = parse_rules({"rule": [rule], "genre": _genre_table()})
         kws = apply_rules(a.feature_values(), rules=book)
         hit = next(k for k in kws if k.keyword == "blaring")
-        assert hit.rule == "loud" and "loudness_rms_dbfs = -12 (loudness_rms_dbfs >= -20" in hit.because
+        assert hit.rule == "loud"
+        assert "loudness_rms_dbfs = -12 (loudness_rms_dbfs >= -20" in hit.because
         # each section of the storyboard has its own level
         (s1, s2) = a.sections
         assert s1.analysis is not None and s2.analysis is not None

@@ -1,7 +1,9 @@
 """Images from an analysis: image backends behind one protocol, chosen from a registry.
 
-* :mod:`.base` - :class:`RenderOptions`, :class:`ImageRequest`, the :class:`ImageBackend`
-  protocol and the registry :data:`BACKENDS` (a new backend is one module and one line there);
+* :mod:`.base` - :class:`RenderOptions` (each setting with its command-line option),
+  :class:`ImageRequest`, :class:`Rendered` (a picture and how it was made), the
+  :class:`ImageBackend` protocol and the registry :data:`BACKENDS` (a new backend is one module
+  and one line there);
 * :mod:`.diffusion` - ``sd``: Stable Diffusion through diffusers;
 * :mod:`.abstract` - ``abstract``: offline generative art from the analysis (numpy + Pillow);
 * :mod:`.maker` - :class:`ImageMaker`, the run's policy (``--image auto|sd|abstract|none``).
@@ -17,6 +19,7 @@ from midi2img.render.base import (
     SCHEDULERS,
     ImageBackend,
     ImageRequest,
+    Rendered,
     RenderOptions,
     create_backend,
     png_bytes,
@@ -34,5 +37,5 @@ def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
 
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "SCHEDULERS", "ImageBackend", "ImageMaker",
-           "ImageRequest", "RenderOptions", "create_backend", "image_modes", "png_bytes",
-           "save_tiny_pipeline", "seed_from_hash"]
+           "ImageRequest", "RenderOptions", "Rendered", "create_backend", "image_modes",
+           "png_bytes", "save_tiny_pipeline", "seed_from_hash"]

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from midi2img.constants import PITCH_CLASS_OF
+from midi2img.render.base import ImageRequest, Rendered, RenderOptions
 
 RENDERER_LABEL = "abstract (offline, not Stable Diffusion)"
 #: Size of the abstract images when no ``--width``/``--height`` is given.
@@ -410,7 +411,7 @@ class AbstractBackend:
 
     name: ClassVar[str] = "abstract"
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: RenderOptions) -> None:
         self.width = options.width or ABSTRACT_SIZE
         self.height = options.height or ABSTRACT_SIZE
 
@@ -422,10 +423,10 @@ class AbstractBackend:
     def prepare(self) -> None:
         """Nothing to load."""
 
-    def draw(self, request: Any) -> tuple[Image.Image, dict[str, Any]]:
+    def draw(self, request: ImageRequest) -> Rendered:
         """Draw the picture of ``request.analysis`` with ``request.seed``."""
         analysis = pause_view(request.analysis) if request.silent else request.analysis
         image = render_abstract(analysis, seed=request.seed, width=self.width,
                                 height=self.height, anchor=request.anchor)
-        return image, {"renderer": RENDERER_LABEL, "seed": request.seed, "width": image.width,
-                       "height": image.height}
+        return Rendered(image, renderer=RENDERER_LABEL, seed=request.seed, width=image.width,
+                        height=image.height)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from midi2img.errors import InputError
+from midi2img.flags import derived, flag
 from midi2img.registry import load_entry
 
 #: Default model: SD-Turbo (SD 2.1 distilled by adversarial diffusion distillation). It makes a
@@ -46,9 +48,15 @@ def seed_from_hash(content_hash: str) -> int:
     return int(digest[:8], 16) & 0x7FFFFFFF
 
 
+def _named_model(value: str | None) -> str | None:
+    """The model the user named: ``--model``, else ``$MIDI2IMG_MODEL`` (None: neither)."""
+    return value or os.environ.get("MIDI2IMG_MODEL") or None
+
+
 @dataclass(frozen=True)
 class RenderOptions:
-    """Settings of the image backends (most of them are Stable Diffusion's).
+    """Settings of the image backends (most of them are Stable Diffusion's), each with the
+    command-line option that sets it (:mod:`midi2img.flags`).
 
     Attributes:
         model: Hub id (``owner/name``) or local diffusers folder.
@@ -68,18 +76,47 @@ class RenderOptions:
         safety_checker: Keep the safety checker the pipeline ships (if it ships one).
     """
 
-    model: str = DEFAULT_MODEL
-    model_named: bool = False
-    steps: int | None = None
-    guidance: float | None = None
-    width: int | None = None
-    height: int | None = None
-    scheduler: str | None = None
-    seed: int | None = None
-    device: str = "auto"
-    attention_slicing: bool = False
-    cpu_offload: bool = False
-    safety_checker: bool = True
+    model: str = flag(
+        "--model", default=DEFAULT_MODEL, cli_type=str | None, cli_default=None,
+        parse=lambda value: _named_model(value) or DEFAULT_MODEL,
+        help="Diffusers text-to-image model: a Hugging Face Hub id or a local folder (SD 1.x, "
+        f"2.x, SDXL, turbo, LCM); default $MIDI2IMG_MODEL or {DEFAULT_MODEL}. A model you name "
+        "must load (exit 3 otherwise); only the default falls back.")
+    model_named: bool = derived("model", lambda value: _named_model(value) is not None,
+                                default=False)
+    steps: int | None = flag(
+        "--steps", default=None,
+        help="Denoising steps (default: 1 for turbo models, 4 for LCM, 25 otherwise).")
+    guidance: float | None = flag(
+        "--guidance", default=None,
+        help="Classifier-free guidance scale (default: 0 for turbo, 1.5 for LCM, 7.5 "
+        "otherwise).")
+    width: int | None = flag(
+        "--width", default=None,
+        help="Image width, a multiple of 8 (default: the model's native size; 512 for abstract "
+        "images).")
+    height: int | None = flag(
+        "--height", default=None, help="Image height, a multiple of 8 (default as --width).")
+    scheduler: str | None = flag(
+        "--scheduler", default=None, choices=tuple(SCHEDULERS),
+        help="Sampler (default: the model's own).")
+    seed: int | None = flag(
+        "--seed", default=None,
+        help="Base seed (default: derived from the track's content, so the same track gives "
+        "the same image). Section i uses seed + i.")
+    device: str = flag(
+        "--device", default="auto", choices=DEVICES,
+        help="auto: CUDA, then Apple MPS, then CPU. fp16 on CUDA, fp32 elsewhere.")
+    attention_slicing: bool = flag(
+        "--attention-slicing", default=False,
+        help="Compute attention in slices: less memory, a little slower.")
+    cpu_offload: bool = flag(
+        "--cpu-offload", default=False,
+        help="Keep sub-models on the CPU until needed (GPU memory saver).")
+    safety_checker: bool = flag(
+        "--no-safety-checker", default=True, cli_default=False,
+        parse=lambda off: not off,
+        help="Switch off the safety checker a model ships (on by default).")
 
     def validate(self) -> None:
         """Check every value before anything is loaded.
@@ -154,13 +191,87 @@ class ImageRequest:
     silent: bool = False
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A drawn picture and how it was made (what ``analysis.json`` records under ``image`` and
+    the PNG's metadata holds; never timings, so that outputs are reproducible).
+
+    Attributes:
+        image: The picture (a PIL image).
+        renderer: What drew it (``stable-diffusion``, ``abstract (offline, ...)``).
+        seed: Its seed.
+        width: Its width in pixels.
+        height: Its height in pixels.
+        model: The diffusion model (None for a backend without one).
+        steps: Denoising steps.
+        guidance: Classifier-free guidance scale.
+        scheduler: The sampler.
+        pipeline: The diffusers pipeline class.
+        device: Where it ran (``cuda``, ``mps``, ``cpu``).
+        dtype: The weights' precision (``float16``, ``float32``).
+        safety_checker: Whether the model's safety checker ran, and why (not).
+        negative_prompt_used: Whether the negative prompt was given to the model.
+        nsfw_detected: The safety checker's verdict (None: no checker ran).
+        notes: Lines about settings that were adjusted (``--cpu-offload ignored: ...``).
+        extra: A backend's own further settings (JSON-ready), recorded after the above.
+        fallback_reason: Why the abstract renderer drew it instead of Stable Diffusion.
+    """
+
+    image: Any = field(repr=False, compare=False)
+    renderer: str
+    seed: int
+    width: int
+    height: int
+    model: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    scheduler: str | None = None
+    pipeline: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    safety_checker: str | None = None
+    negative_prompt_used: bool | None = None
+    nsfw_detected: bool | None = None
+    notes: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    fallback_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.renderer:
+            raise ValueError("a rendered image names its renderer")
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"bad image size {self.width}x{self.height}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """How it was made, as ``analysis.json`` and the PNG metadata record it: the settings
+        that apply (None and no notes left out), in this order, then ``extra``, then
+        ``fallback_reason``."""
+        d: dict[str, Any] = {"renderer": self.renderer}
+        if self.model is not None:
+            d["model"] = self.model
+        d["seed"] = self.seed
+        for name in ("steps", "guidance", "scheduler", "pipeline"):
+            if (v := getattr(self, name)) is not None:
+                d[name] = v
+        d["width"], d["height"] = self.width, self.height
+        for name in ("device", "dtype", "safety_checker", "negative_prompt_used",
+                     "nsfw_detected"):
+            if (v := getattr(self, name)) is not None:
+                d[name] = v
+        if self.notes:
+            d["notes"] = list(self.notes)
+        d.update(self.extra)
+        if self.fallback_reason is not None:
+            d["fallback_reason"] = self.fallback_reason
+        return d
+
+
 class ImageBackend(Protocol):
     """What an image backend provides.
 
     ``prepare`` loads whatever the backend needs (once per run; raises
-    :class:`~midi2img.errors.ModelError` when it cannot); ``draw`` returns a PIL image and a dict
-    describing how it was made (``renderer``, ``seed``, ``width``, ``height`` and the backend's
-    own settings; never timings, so that outputs are reproducible).
+    :class:`~midi2img.errors.ModelError` when it cannot); ``draw`` returns the picture with how
+    it was made (:class:`Rendered`).
     """
 
     name: ClassVar[str]
@@ -174,7 +285,7 @@ class ImageBackend(Protocol):
 
     def prepare(self) -> None: ...
 
-    def draw(self, request: ImageRequest) -> tuple[Any, dict[str, Any]]: ...
+    def draw(self, request: ImageRequest) -> Rendered: ...
 
 
 #: The image backends, by ``--image`` name: ``"module:Class"``, imported only when chosen.

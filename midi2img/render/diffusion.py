@@ -21,7 +21,13 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from midi2img.errors import InputError, ModelError
-from midi2img.render.base import DEFAULT_MODEL, SCHEDULERS, ImageRequest, RenderOptions
+from midi2img.render.base import (
+    DEFAULT_MODEL,
+    SCHEDULERS,
+    ImageRequest,
+    Rendered,
+    RenderOptions,
+)
 
 #: What ``analysis.json`` and the PNG metadata call this backend's pictures.
 SD_RENDERER = "stable-diffusion"
@@ -205,7 +211,7 @@ class DiffusionBackend:
         """Load the pipeline (see :meth:`load`)."""
         self.load()
 
-    def draw(self, request: ImageRequest) -> tuple[Any, dict[str, Any]]:
+    def draw(self, request: ImageRequest) -> Rendered:
         """Draw one picture for a request (the analysis is not needed: the prompt says it)."""
         return self.render(request.prompt, negative_prompt=request.negative_prompt,
                            seed=request.seed)
@@ -278,11 +284,14 @@ class DiffusionBackend:
         self.loads += 1
         self.load_s = time.perf_counter() - t0
 
-    def render(self, prompt: str, *, negative_prompt: str = "", seed: int) -> tuple[Any, dict]:
+    def render(self, prompt: str, *, negative_prompt: str = "", seed: int) -> Rendered:
         """One image for a prompt with a fixed seed (same inputs -> same pixels on one machine).
 
         Returns:
             The PIL image and what produced it (for ``analysis.json`` and the PNG metadata).
+
+        Raises:
+            ModelError: the pipeline cannot be loaded, or fails on this image.
         """
         self.load()
         import torch
@@ -307,26 +316,13 @@ class DiffusionBackend:
                                  f"{_first_line(exc)}") from exc
         image = out.images[0]
         nsfw = getattr(out, "nsfw_content_detected", None)
-        info: dict[str, Any] = {
-            "renderer": SD_RENDERER,
-            "model": opts.model,
-            "seed": seed,
-            "steps": steps,
-            "guidance": guidance,
-            "scheduler": opts.scheduler or type(self._pipe.scheduler).__name__,
-            "pipeline": type(self._pipe).__name__,
-            "width": image.width,
-            "height": image.height,
-            "device": self.device,
-            "dtype": self.dtype,
-            "safety_checker": self._safety,
-            "negative_prompt_used": "negative_prompt" in kwargs,
-        }
-        if nsfw is not None:
-            info["nsfw_detected"] = bool(nsfw[0])
-        if self.notes:
-            info["notes"] = list(self.notes)
-        return image, info
+        return Rendered(
+            image, renderer=SD_RENDERER, seed=seed, width=image.width, height=image.height,
+            model=opts.model, steps=steps, guidance=guidance,
+            scheduler=opts.scheduler or type(self._pipe.scheduler).__name__,
+            pipeline=type(self._pipe).__name__, device=self.device, dtype=self.dtype,
+            safety_checker=self._safety, negative_prompt_used="negative_prompt" in kwargs,
+            nsfw_detected=None if nsfw is None else bool(nsfw[0]), notes=tuple(self.notes))
 
 
 def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:

@@ -10,6 +10,7 @@ run, so a pipeline is loaded once and reused for every image of every track.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +18,11 @@ from midi2img.errors import InputError, Midi2ImgError, ModelError
 from midi2img.render.base import (
     ImageBackend,
     ImageRequest,
+    Rendered,
     RenderOptions,
     backend_names,
     create_backend,
+    seed_from_hash,
 )
 
 #: Policies beside the backend names.
@@ -93,17 +96,16 @@ class ImageMaker:
 
     def seed_for(self, content_hash: str) -> tuple[int, str]:
         """The base seed of a track and where it came from."""
-        from midi2img.render.base import seed_from_hash
-
         if self.options.seed is not None:
             return self.options.seed, "--seed"
         return seed_from_hash(content_hash), "content_hash"
 
-    def draw(self, request: ImageRequest) -> tuple[Any, dict[str, Any]]:
+    def draw(self, request: ImageRequest) -> Rendered:
         """Draw one picture.
 
         Returns:
-            The PIL image and a dict describing how it was made (no timings).
+            The picture and how it was made (no timings); ``fallback_reason`` says why the
+            abstract renderer drew it instead of Stable Diffusion.
 
         Raises:
             ModelError: the backend failed and may not fall back.
@@ -122,6 +124,4 @@ class ImageMaker:
                           f"renderer instead")
         else:
             reason = self.fallback_reason
-        image, info = self._abstract().draw(request)
-        info["fallback_reason"] = reason
-        return image, info
+        return dataclasses.replace(self._abstract().draw(request), fallback_reason=reason)

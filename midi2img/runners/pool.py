@@ -33,10 +33,10 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from midi2img.errors import InputError, Midi2ImgError, ModelError, OutputError
-from midi2img.runners import Job, JobProgress, OnResult
+from midi2img.runners import Job, JobProgress, OnResult, available_cores
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -47,35 +47,6 @@ if TYPE_CHECKING:
 #: Environment variables that cap the threads of the math libraries in a worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
-
-def available_cores() -> int:
-    """Cores this process may run on (``--jobs auto``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def parse_jobs(value: str | int | None) -> int:
-    """``--jobs``: a positive number, or ``auto`` (the number of cores).
-
-    Raises:
-        InputError: anything else.
-    """
-    if value is None:
-        return 1
-    text = str(value).strip().lower()
-    if text == "auto":
-        return available_cores()
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise InputError(f"--jobs {value!r}: give a number of worker processes (1, 2, ...) or "
-                         f"'auto' (one per core: {available_cores()} here)")
-    return n
 
 
 def local_gpus(device: str) -> list[str]:
@@ -217,6 +188,10 @@ class PoolRunner:
             or one without GPUs).
     """
 
+    name: ClassVar[str] = "pool"
+    options: ClassVar[type | None] = None  # --jobs (the registry's) is its only option
+    in_process: ClassVar[bool] = False
+
     def __init__(self, workers: int = 2, *, retries: int = 1, renderers: int | None = None,
                  **_: Any) -> None:
         if workers < 1:
@@ -224,6 +199,11 @@ class PoolRunner:
         self.workers = workers
         self.retries = retries
         self.renderers = renderers
+
+    @property
+    def local_workers(self) -> int:
+        """The analysis worker processes (``--jobs``)."""
+        return self.workers
 
     def _start(self, ctx: Any, role: str, options: ConvertOptions, gpu: str | None,
                threads: int) -> _Worker:

@@ -24,9 +24,11 @@ import logging
 import os
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from midi2img.errors import InputError, Midi2ImgError
+from midi2img.flags import flag
 from midi2img.runners import Job, JobProgress, OnResult
 
 if TYPE_CHECKING:
@@ -124,6 +126,19 @@ def renderer_plan(resources: dict[str, float], *, device: str, gpus_per_renderer
     return (renderers or max(1, int(gpus / per + 1e-9))), per
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """The Ray runner's command-line options (given to :class:`RayRunner` by name)."""
+
+    address: str | None = flag(
+        "--ray-address", default=None,
+        help="With --engine ray: the cluster to join ('auto', HOST:PORT or ray://HOST:PORT); "
+        "default $RAY_ADDRESS, else a new local instance.")
+    gpus_per_renderer: float = flag(
+        "--gpus-per-renderer", default=1.0,
+        help="With --engine ray: GPUs each diffusion pipeline holds (0.5 puts two on a GPU).")
+
+
 class RayRunner:
     """Runs tracks as Ray tasks, with render actors for a diffusion pipeline.
 
@@ -136,7 +151,15 @@ class RayRunner:
         workers: Most analysis tasks in flight at once (default: twice the cluster's CPUs).
         retries: How many times Ray runs a task again when its worker dies.
         init: More ``ray.init`` arguments (``num_cpus=2`` for a small local instance).
+
+    Raises:
+        InputError: ``gpus_per_renderer`` is not above 0.
     """
+
+    name: ClassVar[str] = "ray"
+    options: ClassVar[type | None] = RayOptions
+    in_process: ClassVar[bool] = False
+    local_workers = 0  # the cluster decides
 
     def __init__(self, address: str | None = None, *, gpus_per_renderer: float = 1.0,
                  renderers: int | None = None, workers: int | None = None, retries: int = 2,

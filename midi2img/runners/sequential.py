@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from midi2img.runners import Job, JobProgress, OnResult
 
@@ -15,7 +15,10 @@ class SequentialRunner:
     """Runs the jobs in order in this process; models (and the image pipeline) stay loaded
     between tracks."""
 
-    workers = 1
+    name: ClassVar[str] = "sequential"
+    options: ClassVar[type | None] = None
+    in_process: ClassVar[bool] = True
+    local_workers = 1
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings  # no settings of its own; accepts the others' (workers=1)
