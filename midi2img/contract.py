@@ -702,6 +702,8 @@ class _At:
                          else f"{self.source}: {problem}")
 
     def expect(self, value: Any, what: str) -> NoReturn:
+        if value is None:
+            self.fail(f"is null, expected {what}")
         self.fail(f"{_show(value)} is {_a(value)}, expected {what}")
 
     def build(self, make: Callable[..., T], *args: Any, **kwargs: Any) -> T:
