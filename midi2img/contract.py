@@ -35,10 +35,11 @@ from midi2img.constants import QUADRANT_SIGNS
 from midi2img.errors import InputError
 from midi2img.keyword import Keyword
 
-__all__ = ["ANALYSIS_NAME", "CONTRACT_KEYS", "INPUT_KINDS", "AffectRecord", "AnalysisRecord",
-           "ChordRecord", "GenreRecord", "HarmonyRecord", "ImageRecord", "NoteSummary",
-           "PromptRecord", "SectionKeyword", "SectionRecord", "SegmentationRecord",
-           "VersionsRecord", "read_analysis", "read_analysis_file", "read_track_folder"]
+__all__ = ["ANALYSIS_NAME", "CONTRACT_KEYS", "CURRENT_KEYS", "INPUT_KINDS", "AffectRecord",
+           "AnalysisRecord", "ChordRecord", "GenreRecord", "HarmonyRecord", "ImageRecord",
+           "NoteSummary", "PromptRecord", "SectionKeyword", "SectionRecord",
+           "SegmentationRecord", "Tags", "VersionsRecord", "read_analysis", "read_analysis_file",
+           "read_track_folder"]
 
 #: File name of the analysis inside a track's output folder.
 ANALYSIS_NAME = "analysis.json"
@@ -49,6 +50,8 @@ CONTRACT_KEYS = ("source", "input_kind", "duration_s", "tempo_bpm", "tempo_sourc
                  "genre", "affect", "tags", "keywords", "prompt", "negative_prompt", "style",
                  "prompt_tokens", "omitted", "content_hash", "timings_s", "versions", "image",
                  "segmentation", "sections", "storyboard", "provenance")
+#: The top-level keys the current version writes (a record made in code writes these).
+CURRENT_KEYS = tuple(k for k in CONTRACT_KEYS if k != "timings_s")
 #: What a track may be.
 INPUT_KINDS = ("audio", "midi")
 #: How the genre entered the keywords.
@@ -587,7 +590,7 @@ class AnalysisRecord:
     storyboard: str | None = None
     provenance: Mapping[str, str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-    keys: tuple[str, ...] = CONTRACT_KEYS
+    keys: tuple[str, ...] = CURRENT_KEYS
 
     def __post_init__(self) -> None:
         if self.input_kind is not None and self.input_kind not in INPUT_KINDS:
