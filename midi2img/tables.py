@@ -18,8 +18,9 @@ taggers have) are vocabularies the module that knows them gives :func:`validate`
 (:data:`FEATURE`, :data:`NUMERIC_FEATURE`, :data:`TAG`, ...). The parsers
 (:func:`midi2img.rules.parse_rules`, :func:`midi2img.tag_rules.parse_tag_rules`,
 :func:`midi2img.mood_story.parse_moods`, :func:`midi2img.prompt.parse_styles`,
-:func:`parse_sections`, :func:`midi2img.report.tag_groups.parse_tag_groups`) take parsed data and the file name their messages use, so a user's rule
-file is checked exactly as the shipped ones are.
+:func:`parse_sections`, :func:`midi2img.report.tag_groups.parse_tag_groups`) take parsed data
+and the file name their messages use, so a user's rule file is checked exactly as the shipped ones
+are.
 
 This module imports nothing of the package but its leaves (errors, constants, the keyword
 record), so every module that reads a table can import it.
