@@ -4,11 +4,11 @@ validator.
 Every table the program reads as data is declared here: the cue rules and genre keywords
 (:data:`RULES`), the tag rules and their measured thresholds (:data:`TAGS`,
 :data:`TAG_THRESHOLDS`), the mood words (:data:`MOODS`), the genre floors
-(:data:`GENRE_FLOORS`), the prompt styles (:data:`STYLES`) and the section evidence
-(:data:`SECTIONS`). A schema names the keys each table and array entry may hold, their types and
-allowed values, and which are required. :func:`validate` checks parsed TOML against one and
-fails on the first problem with one line naming the file, the rule id (or table path), the field,
-the bad value and what was expected::
+(:data:`GENRE_FLOORS`), the prompt styles (:data:`STYLES`), the section evidence
+(:data:`SECTIONS`) and the HTML report's tag groups (:data:`TAG_GROUPS`). A schema names the keys
+each table and array entry may hold, their types and allowed values, and which are required.
+:func:`validate` checks parsed TOML against one and fails on the first problem with one line
+naming the file, the rule id (or table path), the field, the bad value and what was expected::
 
     keywords/rules.toml: rule tempo-fast: unknown key 'scale_bye' (expected one of: ...)
     keywords/rules.toml: rule mode-major: scale_by 'key_confidnce' is not a numeric feature (...)
@@ -18,8 +18,9 @@ taggers have) are vocabularies the module that knows them gives :func:`validate`
 (:data:`FEATURE`, :data:`NUMERIC_FEATURE`, :data:`TAG`, ...). The parsers
 (:func:`midi2img.rules.parse_rules`, :func:`midi2img.tag_rules.parse_tag_rules`,
 :func:`midi2img.mood_story.parse_moods`, :func:`midi2img.prompt.parse_styles`,
-:func:`parse_sections`) take parsed data and the file name their messages use, so a user's rule
-file is checked exactly as the shipped ones are.
+:func:`parse_sections`, :func:`midi2img.report.tag_groups.parse_tag_groups`) take parsed data
+and the file name their messages use, so a user's rule file is checked exactly as the shipped ones
+are.
 
 This module imports nothing of the package but its leaves (errors, constants, the keyword
 record), so every module that reads a table can import it.
@@ -442,6 +443,31 @@ def _moods(data: Mapping[str, Any], vocab: Vocab) -> str | None:
     return None
 
 
+def _tag_groups(data: Mapping[str, Any], vocab: Vocab) -> str | None:
+    """Every tag of the taggers in exactly one group, a tag both taggers have in the same group
+    for both, and a default that is one of the groups."""
+    group_of: dict[str, str] = {}
+    for g in data["group"]:
+        for tag in g["tags"]:
+            if tag in group_of:
+                return f"tag {tag!r} is in two groups: {group_of[tag]} and {g['name']}"
+            group_of[tag] = g["name"]
+    missing = [t for t in vocab[TAG] if t not in group_of]
+    if missing:
+        return f"tag {missing[0]!r} is in no group (every tag of both taggers needs one)"
+    shown: dict[str, str] = {}
+    for tag, group in group_of.items():
+        plain = tag.partition(":")[2].lower()
+        other = shown.setdefault(plain, tag)
+        if group_of[other] != group:
+            return (f"tag {tag!r} is in {group} but {other!r} in {group_of[other]}: the "
+                    f"report shows them as one tag")
+    if data["default"] not in {g["name"] for g in data["group"]}:
+        return (f"default {data['default']!r} is not a group of this file (groups: "
+                f"{', '.join(g['name'] for g in data['group'])})")
+    return None
+
+
 def _styles(data: Mapping[str, Any], vocab: Vocab) -> str | None:
     default = data.get("default", DEFAULT_STYLE)
     if default not in data["style"]:
@@ -537,6 +563,16 @@ TAG_THRESHOLDS = Table({
         })))),
 })
 
+#: ``keywords/tag_groups.toml``: the HTML report's display group of every tag of both taggers,
+#: in display order, and the group of a tag neither has. Vocabulary: :data:`TAG`.
+TAG_GROUPS = Table({
+    "default": _TEXT,
+    "group": Field("list", required=True, nonempty=True, items=Field("table", table=Table({
+        "name": _TEXT,
+        "tags": Field("list", required=True, nonempty=True, unique=True, items=_TAG_NAMES),
+    }, id="name"))),
+}, check=_tag_groups)
+
 #: ``keywords/moods.toml``: the mood words by band and quadrant, and the taggers' mood tags as
 #: evidence. Vocabulary: :data:`TAG`.
 MOODS = Table({
@@ -589,7 +625,7 @@ SECTIONS = Table({
 SHIPPED: Mapping[str, Table] = {
     "rules.toml": RULES, "genre_floors.toml": GENRE_FLOORS, "tags.toml": TAGS,
     "tag_thresholds.toml": TAG_THRESHOLDS, "moods.toml": MOODS, "styles.toml": STYLES,
-    "sections.toml": SECTIONS,
+    "sections.toml": SECTIONS, "tag_groups.toml": TAG_GROUPS,
 }
 
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
 
+    from midi2img.contract import AnalysisRecord
+
 #: What a section's picture may be: a path to an image file or a PIL image.
 ImageLike: TypeAlias = "str | os.PathLike[str] | Image"
 
@@ -232,36 +234,40 @@ def sections_from_analysis(path: str | Path) -> list[VideoSection]:
         InputError: the file is missing or unreadable, or a section has no image (converted
             with ``--image none``).
     """
+    json_path, data = _read(path)
+    return _sections(data, json_path)
+
+
+def _read(path: str | Path) -> tuple[Path, AnalysisRecord]:
+    """The ``analysis.json`` of a track folder (or the file itself), read as a typed record.
+
+    Raises:
+        InputError: it is missing, unreadable or malformed (one line).
+    """
+    from midi2img.contract import ANALYSIS_NAME, read_analysis_file
+
     p = Path(path)
-    json_path = p / "analysis.json" if p.is_dir() else p
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"{json_path}: no such file (run midi2img convert first)") from exc
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{json_path}: not a readable analysis.json ({exc})") from exc
+    json_path = p / ANALYSIS_NAME if p.is_dir() else p
+    if not json_path.is_file():
+        raise InputError(f"{json_path}: no such file (run midi2img convert first)")
+    return json_path, read_analysis_file(json_path)
+
+
+def _sections(data: AnalysisRecord, json_path: Path) -> list[VideoSection]:
     folder = json_path.parent
-    if not isinstance(data, dict):
-        raise InputError(f"{json_path}: not an analysis.json object")
-    rows = data.get("sections") or []
-    try:
-        if rows:
-            out = []
-            for row in rows:
-                if not row.get("file"):
-                    raise InputError(f"{json_path}: section {row.get('index')} has no image "
-                                     f"(converted with --image none?)")
-                out.append(VideoSection(float(row["start_s"]), float(row["end_s"]),
-                                        folder / row["file"]))
-            return out
-        image = data.get("image") or {}
-        if not image.get("file"):
-            raise InputError(f"{json_path}: the track has no image (converted with --image "
-                             f"none?)")
-        return [VideoSection(0.0, float(data["duration_s"]), folder / image["file"])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{json_path}: malformed sections ({type(exc).__name__}: {exc})"
-                         ) from exc
+    if data.sections:
+        out = []
+        for row in data.sections:
+            if not row.file:
+                raise InputError(f"{json_path}: section {row.index} has no image (converted "
+                                 f"with --image none?)")
+            out.append(VideoSection(float(row.start_s), float(row.end_s), folder / row.file))
+        return out
+    if data.image is None or not data.image.file:
+        raise InputError(f"{json_path}: the track has no image (converted with --image none?)")
+    if not data.duration_s:
+        raise InputError(f"{json_path}: the track has no duration_s")
+    return [VideoSection(0.0, float(data.duration_s), folder / data.image.file)]
 
 
 # ---- the video -------------------------------------------------------------------------------
@@ -915,9 +921,8 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
         ModelError: the diffusion model of a morph cannot be loaded.
     """
     folder_p = Path(folder)
-    json_path = folder_p / "analysis.json"
-    sections = sections_from_analysis(folder_p)
-    data = json.loads(json_path.read_text(encoding="utf-8"))
+    json_path, data = _read(folder_p)
+    sections = _sections(data, json_path)
     opts = options or VideoOptions()
     target = Path(out) if out is not None else folder_p / f"{folder_p.name}.mp4"
     if target.exists() and not force:
@@ -930,9 +935,12 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
         mid = folder_p / f"{folder_p.name}.mid"
         if not mid.is_file():  # a staged folder (convert --video) has another name
             mid = next(iter(sorted(folder_p.glob("*.mid"))), mid)
+        if data.tempo_bpm is None or data.duration_s is None:
+            raise InputError(f"{json_path}: a beat pulse needs the track's tempo_bpm and "
+                             f"duration_s")
         notes = read_midi(mid)
-        beats = [float(b) for b in beat_grid(notes, tempo_bpm=float(data["tempo_bpm"]),
-                                             duration_s=float(data["duration_s"]))]
+        beats = [float(b) for b in beat_grid(notes, tempo_bpm=float(data.tempo_bpm),
+                                             duration_s=float(data.duration_s))]
     between = None
     if morph_frames > 0:
         between = _section_morphs(data, morph_frames, json_path)
@@ -955,13 +963,13 @@ def video_step(folder: Path, *, stem: str, source: Path, analysis: dict[str, Any
     return [info.path.name]
 
 
-def _track_audio(data: dict[str, Any], folder: Path, audio: str | Path | None,
+def _track_audio(data: AnalysisRecord, folder: Path, audio: str | Path | None,
                  tmp: Path) -> Path:
     """The track's audio: given, the source, or (MIDI) the source rendered with fluidsynth."""
     if audio is not None:
         return Path(audio)
-    source = Path(str(data.get("source", "")))
-    if data.get("input_kind") == "midi":
+    source = Path(data.source or "")
+    if data.input_kind == "midi":
         from midi2img.synth import render_midi_file
 
         midi = source if source.is_file() else folder / f"{folder.name}.mid"
@@ -972,22 +980,28 @@ def _track_audio(data: dict[str, Any], folder: Path, audio: str | Path | None,
     return source
 
 
-def _section_morphs(data: dict[str, Any], n_frames: int, json_path: Path) -> list[list[Image]]:
+def _section_morphs(data: AnalysisRecord, n_frames: int, json_path: Path
+                    ) -> list[list[Image]]:
     """Morph pictures between the sections, with the model and settings that drew them."""
     from midi2img.render import RenderOptions
     from midi2img.render.diffusion import SD_RENDERER, DiffusionBackend
 
-    image = data.get("image") or {}
-    rows = data.get("sections") or []
-    if image.get("renderer") != SD_RENDERER or len(rows) < 2:
+    image = data.image
+    rows = data.sections
+    if image is None or image.renderer != SD_RENDERER or len(rows) < 2:
         raise InputError(f"{json_path}: morphs need a storyboard (--segments) drawn with Stable "
                          f"Diffusion (--image sd)")
+    model, steps, guidance = image.model, image.steps, image.guidance
+    width, height = image.width, image.height
+    if model is None or steps is None or guidance is None or width is None or height is None:
+        raise InputError(f"{json_path}: the image record lacks the model, steps, guidance or "
+                         f"size a morph needs")
+    if any(r.prompt is None or r.seed is None for r in rows):
+        raise InputError(f"{json_path}: a morph needs every section's prompt and seed")
     backend = DiffusionBackend(RenderOptions(
-        model=str(image["model"]), model_named=True, steps=int(image["steps"]),
-        guidance=float(image["guidance"]), width=int(image["width"]),
-        height=int(image["height"])), allow_download=False)
+        model=model, model_named=True, steps=steps, guidance=float(guidance), width=width,
+        height=height), allow_download=False)
     return interpolate_section_frames(
-        backend.pipeline, [r["prompt"] for r in rows], [int(r["seed"]) for r in rows],
-        steps=int(image["steps"]), guidance=float(image["guidance"]), n_frames=n_frames,
-        width=int(image["width"]), height=int(image["height"]),
-        negative_prompts=[r.get("negative_prompt", "") for r in rows])
+        backend.pipeline, [r.prompt or "" for r in rows], [r.seed or 0 for r in rows],
+        steps=steps, guidance=float(guidance), n_frames=n_frames, width=width, height=height,
+        negative_prompts=[r.negative_prompt or "" for r in rows])

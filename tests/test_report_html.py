@@ -188,7 +188,8 @@ def test_render_report_degrades_key_by_key_with_the_omitted_reason() -> None:
     a = {"source": "/x/song.wav", "duration_s": 30.0, "tempo_bpm": None, "key": "A minor",
          "key_confidence": None, "chords": [{"start_s": 0.0, "end_s": 30.0, "label": "A:min"}],
          "genre": None, "affect": None, "image": None, "tags": None,
-         "keywords": [{"keyword": "sad", "weight": 0.7}],
+         "keywords": [{"keyword": "sad", "weight": 0.7, "because": "", "kind": "mood",
+                       "rule": "r"}],
          "omitted": {"genre": "MIDI input has no audio to score with the GTZAN genre network",
                      "affect": "no valence-arousal model is shipped", "image": "--image none",
                      "tags": "tagger not installed"},
@@ -202,21 +203,30 @@ def test_render_report_degrades_key_by_key_with_the_omitted_reason() -> None:
     assert "not available: no tempo" in s["music"] and "A minor" in s["music"]
     assert 'data-chord="A:min"' in s["pianoroll"] and ">Am<" in s["pianoroll"]
     assert "not available" in s["pianoroll"]  # chords drawn, no notes to draw
-    assert 'data-keyword="sad"' in s["keywords"] and "—" in s["keywords"]  # no kind/because
+    assert 'data-keyword="sad"' in s["keywords"] and "—" in s["keywords"]  # no because
     assert s["sections"].count("data-section-card=") == 2 and "silent" in s["sections"]
 
 
 def test_render_report_escapes_every_string_from_the_analysis() -> None:
-    a = {"source": f"/music/{EVIL}.wav", "key": EVIL, "progression": [EVIL],
-         "chords": [{"start_s": 0, "end_s": 2, "label": f"C:{EVIL}"}],
-         "genre": {"label": EVIL, "probabilities": {EVIL: 0.9}},
-         "affect": {"valence": 0.1, "arousal": 0.2, "quadrant": EVIL},
-         "tags": {"msd": {EVIL: 0.5}}, "prompt": EVIL, "negative_prompt": EVIL,
-         "keywords": [{"keyword": EVIL, "weight": 0.5, "kind": EVIL, "because": EVIL}],
-         "image": {"file": EVIL, "seed": EVIL, "model": EVIL, "renderer": EVIL},
-         "sections": [{"index": EVIL, "start_s": 0, "end_s": 2, "key": EVIL, "file": EVIL,
-                       "keywords": [{"keyword": EVIL}], "progression": [EVIL],
-                       "affect": {"valence": 0, "arousal": 0, "quadrant": EVIL}}],
+    """Every free-text value (names, prompts, evidence, tags, genres, files, versions, reasons)
+    is escaped; the values with a vocabulary (key, chord, quadrant, keyword kind, numbers) are
+    refused by the reader before they reach the page."""
+    a = {"source": f"/music/{EVIL}.wav", "key": "A minor", "progression": [EVIL],
+         "chords": [{"start_s": 0, "end_s": 2, "label": "C:maj"}],
+         "genre": {"label": EVIL, "probabilities": {EVIL: 0.9}, "decision": "silent",
+                   "decision_note": EVIL},
+         "affect": {"valence": 0.1, "arousal": 0.2, "quadrant": "Q1", "model": EVIL},
+         "tags": {"msd": {EVIL: 0.5}}, "prompt": EVIL, "negative_prompt": EVIL, "style": EVIL,
+         "keywords": [{"keyword": EVIL, "weight": 0.5, "kind": "mood", "because": EVIL,
+                       "rule": EVIL}],
+         "image": {"file": EVIL, "seed": 1, "model": EVIL, "renderer": EVIL,
+                   "fallback_reason": EVIL},
+         "segmentation": {"requested": "auto", "method": EVIL, "count": 1},
+         "sections": [{"index": 1, "start_s": 0, "end_s": 2, "key": "A minor", "file": EVIL,
+                       "keywords": [{"keyword": EVIL, "weight": 0.5}], "progression": [EVIL],
+                       "tags": {"mtt": {EVIL: 0.4}}, "renderer": EVIL,
+                       "affect": {"valence": 0, "arousal": 0, "quadrant": "Q4"}}],
+         "storyboard": EVIL, "content_hash": EVIL,
          "versions": {"midi2img": EVIL, EVIL: EVIL}, "omitted": {EVIL: EVIL}}
     page = render_report(a, images={EVIL: "data:image/png;base64,AAAA"}, title=EVIL)
     assert "<script" not in page and "</script" not in page
@@ -224,6 +234,19 @@ def test_render_report_escapes_every_string_from_the_analysis() -> None:
     assert page.count("&lt;script&gt;") >= 20
     # attribute values stay closed: no raw quote right after an escaped payload
     assert '"x")' not in page
+    refused = [({"key": EVIL}, "analysis.json: key '<script>"),
+               ({"chords": [{"start_s": 0, "end_s": 2, "label": f"C:{EVIL}"}]},
+                "analysis.json: chords #1: label 'C:<script>"),
+               ({"affect": {"valence": 0.1, "arousal": 0.2, "quadrant": EVIL}},
+                "analysis.json: affect: quadrant '<script>"),
+               ({"keywords": [{**a["keywords"][0], "kind": EVIL}]},
+                "analysis.json: keywords #1: unknown keyword kind '<script>"),
+               ({"image": {"file": "x.png", "seed": EVIL}},
+                'analysis.json: image.seed: "<script>')]
+    for edit, start in refused:
+        with pytest.raises(InputError) as err:
+            render_report({**a, **edit})
+        assert str(err.value).startswith(start) and "\n" not in str(err.value), str(err.value)
 
 
 def test_render_report_accepts_only_data_uris_for_images() -> None:
@@ -239,9 +262,10 @@ def test_tag_groups_and_merging() -> None:
     assert tag_group("No Vocals") == "voice" and tag_group("80s") == "era"
     assert tag_group("Mellow") == "mood" and tag_group("fast") == "mood"
     assert tag_group("rock") == "genre & style"
+    assert tag_group("an unknown tag") == "genre & style"  # the table's default group
     merged = merge_tags(TAGS)
     assert merged["guitar"] == (0.71, ["MSD", "MTT"])
-    assert merge_tags({"piano": 0.3, "x": "junk"}) == {"piano": (0.3, [])}
+    assert merged["mellow"] == (0.28, ["MSD"]) and merge_tags(None) == {}
     assert [chord_short(c) for c in ("E:maj", "A:min7", "Bb:maj7", "G:7", "N", "C:maj/3")] == [
         "E", "Am7", "BbΔ7", "G7", "N", "C/3"]
 

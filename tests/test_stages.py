@@ -2,7 +2,7 @@
 
 ``midi2img/stages/template.py`` (loudness) is the contributors' example. Registered here, it must
 reach every place a stage's result goes: ``analysis.json``, ``keywords``' terminal report, the
-keyword rules, MIDI input's ``omitted`` and each section of a storyboard.
+HTML report, the keyword rules, MIDI input's ``omitted`` and each section of a storyboard.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def test_skip_reasons_follow_switch_input_and_model() -> None:
 
 def test_the_template_stage_reaches_contract_report_rules_and_sections(tmp_path: Path) -> None:
     from midi2img.analysis import analyse_track
+    from midi2img.report.html import render_report
     from midi2img.report.text import render_table
     from midi2img.rules import apply_rules, known_features, parse_rules
 
@@ -96,6 +97,13 @@ def test_the_template_stage_reaches_contract_report_rules_and_sections(tmp_path:
         # the terminal report of `keywords`
         table = render_table(d)
         assert f"  loudness       {d['loudness']['rms_dbfs']:.1f} dBFS RMS, peak" in table
+        # the HTML report: its own describe() line, in the card of what the other cards do not
+        # draw
+        line = (f"{d['loudness']['rms_dbfs']:.1f} dBFS RMS, peak "
+                f"{d['loudness']['peak_dbfs']:.1f} dBFS")
+        page = render_report(d)
+        assert f'<dt>loudness</dt><dd data-feature="loudness">{line}</dd>' in page
+        assert page.count('data-section="features"') == 1
         # a keyword rule may test its feature, and fires on its value
         rule = {"id": "loud", "feature": "loudness_rms_dbfs", "min": -20.0,
                 "source": "a test rule",
@@ -120,7 +128,11 @@ def test_the_template_stage_reaches_contract_report_rules_and_sections(tmp_path:
                           np.array([80, 80])).to_pretty_midi().write(str(mid))
         m = analyse_track(mid).to_dict()
         assert m["loudness"] is None and m["omitted"]["loudness"] == "MIDI input has no audio level"
+        assert 'data-section="features"' not in render_report(m)  # nothing to show
     assert STAGES == before and "loudness_rms_dbfs" not in known_features()
+    # unregistered, the report still shows the stage's values, as they are in the file
+    assert ('<dt>loudness.rms_dbfs</dt><dd data-feature="loudness.rms_dbfs">'
+            f"{d['loudness']['rms_dbfs']:.4g}</dd>") in render_report(d)
     with pytest.raises(Exception, match="loudness_rms_dbfs"):
         parse_rules({"rule": [rule], "genre": _genre_table()})
 

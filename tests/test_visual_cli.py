@@ -51,6 +51,33 @@ def test_report_on_a_batch_folder_writes_the_index(converted: Path) -> None:
     assert "song/report.html" in index
 
 
+def test_report_of_a_broken_analysis_is_one_line(converted: Path, tmp_path: Path) -> None:
+    """A folder whose analysis.json no midi2img version wrote: exit 2, one line naming the file
+    and the place; nothing written. In a batch, the index lists the track with that line."""
+    import shutil
+
+    broken = tmp_path / "batch" / "broken"
+    shutil.copytree(converted, broken)
+    (broken / "report.html").unlink(missing_ok=True)
+    data = json.loads((broken / "analysis.json").read_text())
+    data["chords"][0]["label"] = "C:major"
+    (broken / "analysis.json").write_text(json.dumps(data))
+    r = runner.invoke(app, ["report", str(broken)])
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+    assert r.stderr.startswith(f"error: {broken / 'analysis.json'}: chords #1: label 'C:major' "
+                               "is not a Harte chord label")
+    assert not (broken / "report.html").exists()
+    (broken / "analysis.json").write_text('{"source": ')
+    r = runner.invoke(app, ["report", str(broken)])
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1 and "not readable JSON" in r.stderr
+    # the index of a batch holding it names the broken track and why
+    from midi2img.report import write_index
+
+    index = write_index(broken.parent, [{"source": "broken.mid", "status": "ok", "error": None,
+                                         "output": "broken", "timings_s": {}}]).read_text()
+    assert 'data-failed="broken.mid"' in index and "not readable JSON" in index
+
+
 def test_video_of_a_midi_track_uses_its_rendering(converted: Path, tmp_path: Path) -> None:
     out = tmp_path / "v.mp4"
     r = runner.invoke(app, ["video", str(converted), "-o", str(out), "--width", "160",

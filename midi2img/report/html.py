@@ -1,8 +1,12 @@
 """The HTML report of one track: a single self-contained page that opens offline from disk.
 
-:func:`render_report` is pure (an ``analysis.json`` dict in, an HTML string out);
-:func:`write_report` reads a track's output folder (``analysis.json``, the transcription
-``<stem>.mid`` and the images) and writes ``report.html`` beside them.
+:func:`render_report` is pure (a typed analysis, :class:`midi2img.contract.AnalysisRecord`, in,
+an HTML string out); :func:`write_report` reads a track's output folder (``analysis.json``, the
+transcription ``<stem>.mid`` and the images) and writes ``report.html`` beside them. Chord roots
+and qualities come from :mod:`mir_eval.chord`, pitch names from :mod:`pretty_midi`, the tag
+groups from ``keywords/tag_groups.toml`` (:mod:`.tag_groups`). A stage the cards do not draw (one
+a plugin registers) is shown by its own :meth:`~midi2img.stages.Stage.describe` lines in a
+"More features" card.
 
 The page makes no request at all: styles are inline, there is no script, every image is a
 ``data:`` URI (big PNGs are re-encoded as JPEG, see :func:`image_data_uri`) and a
@@ -17,14 +21,23 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from midi2img.contract import (
+    AffectRecord,
+    AnalysisRecord,
+    ChordRecord,
+    ImageRecord,
+    SectionRecord,
+    Tags,
+    read_analysis,
+    read_track_folder,
+)
 from midi2img.errors import InputError, Midi2ImgError
+from midi2img.report.tag_groups import tag_groups
 
 if TYPE_CHECKING:
     from midi2img.notes import Notes
@@ -34,6 +47,13 @@ REPORT_NAME = "report.html"
 #: The page's sections, in order: each is a ``<section id=... data-section=...>`` on the page.
 REPORT_SECTIONS = ("overview", "image", "music", "affect", "pianoroll", "genre", "tags",
                    "keywords", "prompt", "sections", "details")
+#: The section that shows the lines of the stages the cards do not draw (after ``tags``; only on
+#: a page that has such lines).
+FEATURES_SECTION = "features"
+#: The stages whose results the page's own cards draw (by stage name); every other registered
+#: stage's :meth:`~midi2img.stages.Stage.describe` lines go to the "More features" card.
+CARD_STAGES = frozenset({"transcription", "tempo", "tags", "genre", "sound", "key", "chords",
+                         "notes", "affect"})
 #: Longest side, in pixels, of the main image and of a section image as embedded.
 MAIN_IMAGE_PX = 768
 SECTION_IMAGE_PX = 448
@@ -47,24 +67,6 @@ MAX_ROLL_NOTES = 20_000
 QUADRANT_NAMES = {"Q1": "joyful · excited", "Q2": "tense · angry", "Q3": "sad · melancholic",
                   "Q4": "calm · serene"}
 QUADRANT_AXES = {"Q1": "V+ A+", "Q2": "V− A+", "Q3": "V− A−", "Q4": "V+ A−"}
-#: Tag groups, in display order; a tag in none of them goes to "genre & style".
-TAG_GROUPS = ("instruments", "voice", "era", "mood", "genre & style")
-_INSTRUMENT_TAGS = frozenset({
-    "guitar", "strings", "drums", "piano", "violin", "synth", "harpsichord", "flute", "sitar",
-    "harp", "cello", "beat", "beats", "acoustic", "bass", "organ", "saxophone", "trumpet",
-    "electric guitar", "acoustic guitar", "percussion", "brass", "keyboard"})
-_VOICE_TAGS = frozenset({
-    "vocal", "vocals", "female", "male", "singing", "no vocals", "woman", "male vocal",
-    "no vocal", "man", "choir", "voice", "male voice", "female vocal", "no voice",
-    "female voice", "choral", "opera", "female vocalists", "male vocalists", "female vocalist",
-    "male vocalist", "instrumental", "solo"})
-_MOOD_TAGS = frozenset({
-    "beautiful", "chillout", "mellow", "chill", "sad", "happy", "sexy", "catchy", "party",
-    "easy listening", "slow", "fast", "loud", "quiet", "soft", "weird", "calm", "dark",
-    "aggressive", "relaxing", "energetic", "romantic", "melancholy", "heavy", "upbeat"})
-_ERA_RE = re.compile(r"^(\d0s|\d{2}00s|\d{4}s|oldies)$")
-_PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
         "base-uri 'none'; form-action 'none'")
 
@@ -75,22 +77,6 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 def _e(value: Any) -> str:
     """Escape any value for HTML text and attribute values."""
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
-    """``value`` as a finite float, or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _seq(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, list | tuple) else ()
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -119,82 +105,64 @@ def _na(reason: str | None) -> str:
     return f'<p class="na" data-na>not available: {_e(reason or "not in this analysis")}</p>'
 
 
-def _reason(analysis: Mapping[str, Any], key: str, default: str) -> str:
-    why = _map(analysis.get("omitted")).get(key)
-    return str(why) if why else default
+def _reason(analysis: AnalysisRecord, key: str, default: str) -> str:
+    return analysis.reason(key) or default
 
 
 def pitch_name(midi_pitch: int) -> str:
-    """Scientific pitch name: 60 -> ``C4``."""
-    return f"{_NOTE_NAMES[midi_pitch % 12]}{midi_pitch // 12 - 1}"
+    """Scientific pitch name, by :func:`pretty_midi.note_number_to_name`: 60 -> ``C4``."""
+    from pretty_midi import note_number_to_name
+
+    return str(note_number_to_name(midi_pitch))
 
 
-def chord_root(label: str) -> int | None:
-    """Pitch class of a Harte label's root (``Bb:maj7`` -> 10); None for ``N``/``X``/junk."""
-    m = re.match(r"^([A-G])([#b]*)", label)
-    if m is None:
-        return None
-    pc = _PITCH_CLASSES[m.group(1)] + m.group(2).count("#") - m.group(2).count("b")
-    return pc % 12
-
-
+#: Harte qualities as a lead sheet writes them (``maj`` is the bare root).
 _SHORT_QUALITIES = {"maj": "", "min": "m", "min7": "m7", "dim": "°", "dim7": "°7",
                     "hdim7": "ø7", "aug": "+", "maj7": "Δ7", "minmaj7": "mΔ7", "7": "7"}
 
 
 def chord_short(label: str) -> str:
-    """A Harte label written the lead-sheet way: ``E:maj`` -> ``E``, ``A:min7`` -> ``Am7``."""
-    root, sep, rest = label.partition(":")
-    if not sep:
-        return label
-    quality, slash, bass = rest.partition("/")
+    """A Harte label written the lead-sheet way: ``E:maj`` -> ``E``, ``A:min7`` -> ``Am7``,
+    ``C:maj/3`` -> ``C/3`` (parsed by :func:`mir_eval.chord.split`).
+
+    Raises:
+        ValueError: ``label`` is not a Harte label.
+    """
+    from mir_eval.chord import InvalidChordException, split
+
+    if ":" not in label:
+        return label  # N, X, or a bare root
+    try:
+        root, quality, extensions, bass = split(label)
+    except InvalidChordException as exc:
+        raise ValueError(f"{label!r} is not a Harte chord label ({exc})") from None
     text = root + _SHORT_QUALITIES.get(quality, quality)
-    return f"{text}/{bass}" if slash else text
+    if extensions:
+        text += "(" + ",".join(sorted(extensions)) + ")"
+    return f"{text}/{bass}" if bass != "1" else text
 
 
-def _chord_hue(label: str) -> int | None:
+def _chord_hue(chord: ChordRecord) -> int | None:
     """A hue for a chord: its root on the circle of fifths, so related chords look related."""
-    pc = chord_root(label)
+    pc = chord.root_pc
     return None if pc is None else (pc * 7 % 12) * 30
 
 
 def tag_group(tag: str) -> str:
-    """The display group of an audio tag (one of :data:`TAG_GROUPS`)."""
-    t = tag.strip().lower()
-    if t in _INSTRUMENT_TAGS:
-        return "instruments"
-    if t in _VOICE_TAGS or "vocal" in t or "voice" in t:
-        return "voice"
-    if _ERA_RE.match(t):
-        return "era"
-    if t in _MOOD_TAGS:
-        return "mood"
-    return "genre & style"
+    """The display group of an audio tag (``keywords/tag_groups.toml``)."""
+    return tag_groups().group_of(tag)
 
 
-def merge_tags(tags: Any) -> dict[str, tuple[float, list[str]]]:
-    """Flatten ``{"msd": {tag: p}, "mtt": {tag: p}}`` (or a flat ``{tag: p}``) into
-    ``{tag: (highest p, [sets that have it])}``, tags compared case-insensitively."""
+def merge_tags(tags: Tags | None) -> dict[str, tuple[float, list[str]]]:
+    """Flatten the taggers' ``{"msd": {tag: p}, "mtt": {tag: p}}`` into
+    ``{tag: (highest p, [taggers that have it])}``, tags compared case-insensitively."""
     merged: dict[str, tuple[float, list[str]]] = {}
-
-    def add(tag: str, p: Any, source: str) -> None:
-        value = _num(p)
-        if value is None:
-            return
-        name = str(tag).strip()
-        key = name.lower()
-        old = merged.get(key)
-        if old is None:
-            merged[key] = (value, [source] if source else [])
-        else:
-            merged[key] = (max(old[0], value), old[1] + ([source] if source else []))
-
-    for name, value in _map(tags).items():
-        if isinstance(value, Mapping):
-            for tag, p in value.items():
-                add(tag, p, str(name).upper())
-        else:
-            add(name, value, "")
+    for tagger, probs in (tags or {}).items():
+        for tag, p in probs.items():
+            key = tag.strip().lower()
+            old = merged.get(key)
+            merged[key] = ((p, [tagger.upper()]) if old is None
+                           else (max(old[0], p), [*old[1], tagger.upper()]))
     return merged
 
 
@@ -241,9 +209,9 @@ def image_data_uri(path: str | Path, *, max_px: int = MAIN_IMAGE_PX, quality: in
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _img(images: Mapping[str, str], name: Any, alt: str, *, cls: str = "") -> str | None:
+def _img(images: Mapping[str, str], name: str | None, alt: str, *, cls: str = "") -> str | None:
     """An ``<img>`` for the embedded file ``name``, or None when it was not supplied."""
-    if not isinstance(name, str) or name not in images:
+    if name is None or name not in images:
         return None
     uri = images[name]
     if not uri.startswith("data:image/"):
@@ -253,13 +221,9 @@ def _img(images: Mapping[str, str], name: Any, alt: str, *, cls: str = "") -> st
     return f'<img{cls_attr} src="{uri}" alt="{_e(alt)}" decoding="async">'
 
 
-def _image_meta(info: Mapping[str, Any], fallback: Mapping[str, Any] | None = None
+def _image_meta(seed: int | None, model: str | None, renderer: str | None
                 ) -> list[tuple[str, str]]:
     """Seed, model and renderer of an image (escaped), as (name, value) rows."""
-    fb = _map(fallback)
-    seed = info.get("seed", fb.get("seed"))
-    model = info.get("model") or fb.get("model")
-    renderer = info.get("renderer") or fb.get("renderer")
     return [("seed", _e("—" if seed is None else seed)), ("model", _e(model or "none")),
             ("renderer", _e(renderer or "—"))]
 
@@ -282,26 +246,23 @@ def _card(section: str, title: str, body: str, *, cls: str = "", sub: str = "") 
             f"{body}</section>")
 
 
-def _overview(a: Mapping[str, Any], title: str) -> str:
+def _overview(a: AnalysisRecord, title: str) -> str:
     facts: list[tuple[str, str, str]] = []
-    dur = _num(a.get("duration_s"))
-    facts.append(("duration", "Duration", fmt_time(dur)))
-    tempo = _num(a.get("tempo_bpm"))
+    facts.append(("duration", "Duration", fmt_time(a.duration_s)))
+    tempo = a.tempo_bpm
     facts.append(("tempo", "Tempo", f"{tempo:.0f} BPM" if tempo is not None else "—"))
-    facts.append(("key", "Key", _e(a.get("key") or "—")))
-    genre = _map(a.get("genre"))
-    facts.append(("genre", "Genre", _e(genre.get("label") or "—")))
-    affect = _map(a.get("affect"))
-    quad = affect.get("quadrant")
+    facts.append(("key", "Key", _e(a.key or "—")))
+    facts.append(("genre", "Genre", _e(a.genre.label if a.genre else "—")))
+    quad = a.affect.quadrant if a.affect else None
     facts.append(("quadrant", "Mood",
-                  f"{_e(quad)} <small>{_e(QUADRANT_NAMES.get(str(quad), ''))}</small>"
+                  f"{_e(quad)} <small>{_e(QUADRANT_NAMES.get(quad, ''))}</small>"
                   if quad else "—"))
-    count = _map(a.get("notes")).get("count")
+    count = a.notes.count if a.notes else None
     facts.append(("notes", "Notes", _e(count if count is not None else "—")))
     cells = "".join(f'<div class="fact" data-fact="{k}"><span>{label}</span><b>{value}</b></div>'
                     for k, label, value in facts)
-    src = a.get("source")
-    kind = a.get("input_kind")
+    src = a.source
+    kind = a.input_kind
     src_line = (f'<p class="source"><span>{_e(kind or "source")}</span> '
                 f"<code>{_e(src)}</code></p>" if src else "")
     return (f'<header id="overview" data-section="overview" class="head">'
@@ -309,17 +270,18 @@ def _overview(a: Mapping[str, Any], title: str) -> str:
             f'<div class="facts">{cells}</div></header>')
 
 
-def _image_section(a: Mapping[str, Any], images: Mapping[str, str]) -> str:
-    info = a.get("image")
-    if not isinstance(info, Mapping):
+def _image_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
+    info = a.image
+    if info is None:
         return _card("image", "Image", _na(_reason(a, "image", "no image was drawn")),
                      cls="span-2")
-    tag = _img(images, info.get("file"), f"image drawn for {info.get('file')}", cls="main-img")
+    tag = _img(images, info.file, f"image drawn for {info.file}", cls="main-img")
     if tag is None:
-        body = _na(f"image file {info.get('file') or '(unnamed)'} not found")
+        body = _na(f"image file {info.file or '(unnamed)'} not found")
     else:
-        body = f"<figure>{tag}<figcaption>{_kv(_image_meta(info), 'meta')}</figcaption></figure>"
-    note = info.get("fallback_reason")
+        meta = _image_meta(info.seed, info.model, info.renderer)
+        body = f"<figure>{tag}<figcaption>{_kv(meta, 'meta')}</figcaption></figure>"
+    note = info.fallback_reason
     if note:
         body += f'<p class="note">{_e(note)}</p>'
     return _card("image", "Image", body, cls="span-2")
@@ -332,26 +294,26 @@ def _meter(value: float, label: str) -> str:
             f'<span style="width:{_svg_pct(100 * v)}%"></span></span>')
 
 
-def _progression(items: Sequence[Any], *, limit: int | None = None) -> str:
-    chips = [f'<li>{_e(x)}</li>' for x in items[:limit] if x is not None]
+def _progression(items: Sequence[str], *, limit: int | None = None) -> str:
+    chips = [f'<li>{_e(x)}</li>' for x in items[:limit]]
     more = (f'<li class="more">+{len(items) - limit}</li>'
             if limit is not None and len(items) > limit else "")
     return f'<ol class="prog">{"".join(chips)}{more}</ol>'
 
 
-def _music_section(a: Mapping[str, Any]) -> str:
+def _music_section(a: AnalysisRecord) -> str:
     rows: list[str] = []
-    tempo = _num(a.get("tempo_bpm"))
+    tempo = a.tempo_bpm
     if tempo is not None:
-        src = a.get("tempo_source")
+        src = a.tempo_source
         extra = f' <small>from {_e(src)}</small>' if src else ""
         rows.append(f'<div class="stat" data-stat="tempo"><span>Tempo</span>'
                     f"<b>{tempo:.1f} BPM</b>{extra}</div>")
     else:
         rows.append('<div class="stat" data-stat="tempo"><span>Tempo</span>'
                     f"{_na(_reason(a, 'tempo_bpm', 'no tempo in this analysis'))}</div>")
-    key = a.get("key")
-    conf = _num(a.get("key_confidence"))
+    key = a.key
+    conf = a.key_confidence
     if key:
         meter = (f"{_meter(conf, 'key confidence')} <small>confidence {conf:.2f}</small>"
                  if conf is not None else "<small>confidence not available</small>")
@@ -360,7 +322,7 @@ def _music_section(a: Mapping[str, Any]) -> str:
     else:
         rows.append('<div class="stat" data-stat="key"><span>Key</span>'
                     f"{_na(_reason(a, 'key', 'no key in this analysis'))}</div>")
-    prog = _seq(a.get("progression"))
+    prog = a.progression
     if prog:
         rows.append('<div class="stat wide" data-stat="progression"><span>Progression '
                     f"<small>(Roman numerals, {len(prog)} chords)</small></span>"
@@ -368,19 +330,17 @@ def _music_section(a: Mapping[str, Any]) -> str:
     else:
         rows.append('<div class="stat wide" data-stat="progression"><span>Progression</span>'
                     f"{_na(_reason(a, 'progression', 'no chords found'))}</div>")
-    harmony = _map(a.get("harmony"))
-    major = _num(harmony.get("major_chord_ratio"))
-    change = _num(harmony.get("chord_change_rate_per_s"))
+    major = a.harmony.major_chord_ratio if a.harmony else None
+    change = a.harmony.chord_change_rate_per_s if a.harmony else None
     bits = []
     if major is not None:
         bits.append(f"{_pct(major)} major chords")
     if change is not None:
         bits.append(f"{change * 60:.0f} chord changes a minute")
-    notes = _map(a.get("notes"))
-    lo, hi = notes.get("pitch_low"), notes.get("pitch_high")
-    if isinstance(lo, int) and isinstance(hi, int):
+    lo, hi = (a.notes.pitch_low, a.notes.pitch_high) if a.notes else (None, None)
+    if lo is not None and hi is not None:
         bits.append(f"range {pitch_name(lo)}–{pitch_name(hi)}")
-    dens = _num(notes.get("density_per_s"))
+    dens = a.notes.density_per_s if a.notes else None
     if dens is not None:
         bits.append(f"{dens:.1f} notes/s")
     if bits:
@@ -428,13 +388,13 @@ def _roll_svg(notes: Notes, lo: int, hi: int, duration_s: float, max_notes: int
     return svg, len(on)
 
 
-def _pianoroll_section(a: Mapping[str, Any], notes: Notes | None, notes_reason: str | None,
+def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str | None,
                        max_notes: int) -> str:
-    chords = [c for c in _seq(a.get("chords")) if isinstance(c, Mapping)]
-    sections = [s for s in _seq(a.get("sections")) if isinstance(s, Mapping)]
-    ends = [_num(a.get("duration_s")) or 0.0]
-    ends += [_num(c.get("end_s")) or 0.0 for c in chords]
-    ends += [_num(s.get("end_s")) or 0.0 for s in sections]
+    chords = a.chords
+    sections = a.sections
+    ends = [a.duration_s or 0.0]
+    ends += [c.end_s for c in chords]
+    ends += [s.end_s for s in sections]
     has_notes = notes is not None and len(notes) > 0
     if notes is not None and has_notes:
         ends.append(float(notes.end_s))
@@ -449,11 +409,9 @@ def _pianoroll_section(a: Mapping[str, Any], notes: Notes | None, notes_reason: 
     # section lane and boundaries
     sec_html, bounds = [], []
     for i, s in enumerate(sections):
-        t0, t1 = _num(s.get("start_s")), _num(s.get("end_s"))
-        if t0 is None or t1 is None or t1 <= t0:
-            continue
-        idx = s.get("index", i + 1)
-        quad = _map(s.get("affect")).get("quadrant")
+        t0, t1 = s.start_s, s.end_s
+        idx = s.index
+        quad = s.affect.quadrant if s.affect else None
         label = f"{idx}" + (f" · {quad}" if quad else "")
         sec_html.append(f'<div class="seg{" alt" if i % 2 else ""}" data-roll-section="{_e(idx)}" '
                         f'style="left:{left(t0)}%;width:{_svg_pct(100 * (t1 - t0) / duration)}%" '
@@ -462,21 +420,21 @@ def _pianoroll_section(a: Mapping[str, Any], notes: Notes | None, notes_reason: 
         if i > 0:
             bounds.append(f'<div class="bound" style="left:{left(t0)}%"></div>')
     # chord lane: consecutive equal labels merged
-    merged: list[list[Any]] = []
+    merged: list[ChordRecord] = []
     for c in chords:
-        t0, t1, lab = _num(c.get("start_s")), _num(c.get("end_s")), str(c.get("label", ""))
-        if t0 is None or t1 is None or t1 <= t0:
+        if c.end_s <= c.start_s:
             continue
-        if merged and merged[-1][2] == lab and abs(merged[-1][1] - t0) < 1e-3:
-            merged[-1][1] = t1
+        if merged and merged[-1].label == c.label and abs(merged[-1].end_s - c.start_s) < 1e-3:
+            merged[-1] = ChordRecord(merged[-1].start_s, c.end_s, c.label)
         else:
-            merged.append([t0, t1, lab])
+            merged.append(c)
     chord_html = []
-    for t0, t1, lab in merged:
-        hue = _chord_hue(lab)
+    for chord in merged:
+        hue = _chord_hue(chord)
         if hue is None:
             continue
-        minor = ":min" in lab or ":dim" in lab
+        t0, t1, lab = chord.start_s, chord.end_s, chord.label
+        minor = chord.quality.startswith(("min", "dim"))  # darker: min, min7, ..., dim, dim7
         chord_html.append(f'<div class="chord{" minor" if minor else ""}" data-chord="{_e(lab)}" '
                           f'style="left:{left(t0)}%;width:{_svg_pct(100 * (t1 - t0) / duration)}%;'
                           f'--h:{hue}" title="{_e(lab)} {fmt_time(t0)}–{fmt_time(t1)}">'
@@ -519,11 +477,11 @@ def _pianoroll_section(a: Mapping[str, Any], notes: Notes | None, notes_reason: 
     return _card("pianoroll", "Piano roll", body, cls="span-6", sub=sub)
 
 
-def _affect_svg(track: Mapping[str, Any], sections: Sequence[Mapping[str, Any]]) -> str:
-    def xy(aff: Mapping[str, Any]) -> tuple[float, float] | None:
-        v, ar = _num(aff.get("valence")), _num(aff.get("arousal"))
-        if v is None or ar is None:
+def _affect_svg(track: AffectRecord | None, sections: Sequence[SectionRecord]) -> str:
+    def xy(aff: AffectRecord | None) -> tuple[float, float] | None:
+        if aff is None:
             return None
+        v, ar = aff.valence, aff.arousal
         return max(-1.0, min(1.0, v)) * 100, -max(-1.0, min(1.0, ar)) * 100
 
     parts = ['<rect class="q q1" x="0" y="-110" width="110" height="110"/>',
@@ -543,10 +501,10 @@ def _affect_svg(track: Mapping[str, Any], sections: Sequence[Mapping[str, Any]])
     parts.append('<text class="ax" x="108" y="-3" text-anchor="end">valence</text>'
                  '<text class="ax" x="3" y="-104" text-anchor="start">arousal</text>')
     pts = []
-    for i, s in enumerate(sections):
-        p = xy(_map(s.get("affect")))
+    for s in sections:
+        p = xy(s.affect)
         if p is not None:
-            pts.append((s.get("index", i + 1), p))
+            pts.append((s.index, p))
     if len(pts) > 1:
         d = "M" + "L".join(f"{x:.1f} {y:.1f}" for _, (x, y) in pts)
         parts.append(f'<path class="traj" d="{d}"/>')
@@ -564,43 +522,38 @@ def _affect_svg(track: Mapping[str, Any], sections: Sequence[Mapping[str, Any]])
             f'plane">{"".join(parts)}</svg>')
 
 
-def _affect_row(name: str, aff: Mapping[str, Any], *, with_conf: bool) -> str:
-    v, ar = _num(aff.get("valence")), _num(aff.get("arousal"))
-    quad = aff.get("quadrant")
-    conf = _num(aff.get("confidence"))
-    va = f"{_signed(v)} / {_signed(ar)}" if v is not None and ar is not None else "—"
-    q = f"{_e(quad)} {_e(QUADRANT_NAMES.get(str(quad), ''))}" if quad else "—"
+def _affect_row(name: str, aff: AffectRecord, *, with_conf: bool) -> str:
+    quad = aff.quadrant
+    conf = aff.confidence
+    va = f"{_signed(aff.valence)} / {_signed(aff.arousal)}"
+    q = f"{_e(quad)} {_e(QUADRANT_NAMES.get(quad, ''))}"
     c = (f"<td>{conf:.2f}</td>" if conf is not None else "<td>—</td>") if with_conf else ""
     return f"<tr><th>{_e(name)}</th><td>{va}</td><td>{q}</td>{c}</tr>"
 
 
-def _affect_section(a: Mapping[str, Any]) -> str:
-    track = a.get("affect")
-    sections = [s for s in _seq(a.get("sections")) if isinstance(s, Mapping)]
-    borrowed = [s.get("index", i + 1) for i, s in enumerate(sections)
-                if s.get("audio_from") == "track"]
-    with_affect = [s for s in sections if isinstance(s.get("affect"), Mapping)
-                   and s.get("audio_from") != "track"]
-    if not isinstance(track, Mapping) and not with_affect:
+def _affect_section(a: AnalysisRecord) -> str:
+    track = a.affect
+    borrowed = [s.index for s in a.sections if s.audio_from == "track"]
+    with_affect = [s for s in a.sections if s.affect is not None and s.audio_from != "track"]
+    if track is None and not with_affect:
         return _card("affect", "Valence and arousal",
                      _na(_reason(a, "affect", "no valence-arousal estimate")), cls="span-2")
-    conf = any(_num(_map(x).get("confidence")) is not None
-               for x in [track, *(s.get("affect") for s in with_affect)])
-    rows = ([_affect_row("track", _map(track), with_conf=conf)]
-            if isinstance(track, Mapping) else [])
-    rows += [_affect_row(f"section {s.get('index', i + 1)}", _map(s.get("affect")),
-                         with_conf=conf) for i, s in enumerate(with_affect)]
+    estimates = [x for x in (track, *(s.affect for s in with_affect)) if x is not None]
+    conf = any(x.confidence is not None for x in estimates)
+    rows = [_affect_row("track", track, with_conf=conf)] if track is not None else []
+    rows += [_affect_row(f"section {s.index}", s.affect, with_conf=conf)
+             for s in with_affect if s.affect is not None]
     table = ('<table class="va-table"><thead><tr><th></th><th>V / A</th><th>quadrant</th>'
              f'{"<th>conf.</th>" if conf else ""}</tr></thead><tbody>{"".join(rows)}</tbody>'
              "</table>")
-    note = "" if isinstance(track, Mapping) else _na(_reason(a, "affect", "no track estimate"))
+    note = "" if track is not None else _na(_reason(a, "affect", "no track estimate"))
     if borrowed:
         which = ", ".join(str(b) for b in borrowed)
         note += ('<p class="na">' + _e(
             f"section{'s' if len(borrowed) > 1 else ''} {which}: fewer than 4 tagger windows "
             "(shorter than 12 to 16 s), too short for an estimate of its own; the track's "
             "stands for it") + "</p>")
-    body = f'<div class="va-wrap">{_affect_svg(_map(track), with_affect)}</div>{note}{table}'
+    body = f'<div class="va-wrap">{_affect_svg(track, with_affect)}</div>{note}{table}'
     return _card("affect", "Valence and arousal", body, cls="span-2",
                  sub="Russell's circumplex; large ring = whole track, numbers = sections")
 
@@ -618,18 +571,15 @@ def _bars(items: Iterable[tuple[str, float, str]], *, top: str | None = None, at
     return f'<ul class="bars">{"".join(rows)}</ul>'
 
 
-def _genre_section(a: Mapping[str, Any]) -> str:
-    genre = a.get("genre")
-    probs = _map(_map(genre).get("probabilities"))
-    if not isinstance(genre, Mapping) or not probs:
+def _genre_section(a: AnalysisRecord) -> str:
+    genre = a.genre
+    if genre is None or not genre.probabilities:
         return _card("genre", "Genre", _na(_reason(a, "genre", "no genre estimate")),
                      cls="span-3")
-    items = sorted(((str(k), p) for k, v in probs.items() if (p := _num(v)) is not None),
-                   key=lambda kv: -kv[1])
-    label = genre.get("label")
-    body = _bars(((k, p, "") for k, p in items), top=str(label) if label else None,
-                 attr="genre")
-    extra = [f"{_e(k)}: {_e(v)}" for k, v in genre.items()
+    items = sorted(genre.probabilities.items(), key=lambda kv: -kv[1])
+    label = genre.label
+    body = _bars(((k, p, "") for k, p in items), top=label, attr="genre")
+    extra = [f"{_e(k)}: {_e(v)}" for k, v in genre.to_dict().items()
              if k not in ("label", "probabilities") and isinstance(v, str | int | float)]
     sub = f"GTZAN genres; most likely: <b>{_e(label)}</b>" if label else "GTZAN genres"
     if extra:
@@ -637,40 +587,40 @@ def _genre_section(a: Mapping[str, Any]) -> str:
     return _card("genre", "Genre", body, cls="span-3", sub=sub)
 
 
-def _grouped_tags(tags: Any, *, per_group: int) -> dict[str, list[tuple[str, float, str]]]:
-    groups: dict[str, list[tuple[str, float, str]]] = {g: [] for g in TAG_GROUPS}
+def _grouped_tags(tags: Tags | None, *, per_group: int
+                  ) -> dict[str, list[tuple[str, float, str]]]:
+    groups: dict[str, list[tuple[str, float, str]]] = {g: [] for g in tag_groups().groups}
     for name, (p, sources) in merge_tags(tags).items():
         groups[tag_group(name)].append((name, p, "/".join(sources)))
     return {g: sorted(v, key=lambda t: -t[1])[:per_group] for g, v in groups.items() if v}
 
 
-def _tags_section(a: Mapping[str, Any]) -> str:
-    tags = a.get("tags")
+def _tags_section(a: AnalysisRecord) -> str:
+    tags = a.tags
     groups = _grouped_tags(tags, per_group=5)
     if not groups:
         return _card("tags", "Audio tags", _na(_reason(a, "tags", "no audio tags")),
                      cls="span-3")
     body = "".join(f'<div class="tag-group" data-tag-group="{_e(g)}"><h3>{_e(g)}</h3>'
                    f"{_bars(items, attr='tag')}</div>" for g, items in groups.items())
-    sets = ", ".join(str(k).upper() for k, v in _map(tags).items() if isinstance(v, Mapping))
+    sets = ", ".join(k.upper() for k in (tags or {}))
     sub = f"musicnn taggers ({_e(sets)}); top 5 per group" if sets else "top 5 per group"
     return _card("tags", "Audio tags", body, cls="span-3", sub=sub)
 
 
-def _keywords_section(a: Mapping[str, Any]) -> str:
-    kws = [k for k in _seq(a.get("keywords")) if isinstance(k, Mapping)]
+def _keywords_section(a: AnalysisRecord) -> str:
+    kws = a.keywords
     if not kws:
         return _card("keywords", "Keywords and evidence",
                      _na(_reason(a, "keywords", "no keyword rule fired")), cls="span-6")
     rows = []
     for k in kws:
-        w = _num(k.get("weight"))
-        wcell = (f"{_meter(w, 'weight')} <span class='num'>{w:.2f}</span>" if w is not None
-                 else "—")
-        rows.append(f'<tr data-keyword="{_e(k.get("keyword"))}"><td data-label="weight">{wcell}'
-                    f'</td><td data-label="kind"><span class="kind">{_e(k.get("kind") or "—")}'
-                    f'</span></td><td data-label="keyword"><b>{_e(k.get("keyword"))}</b></td>'
-                    f'<td data-label="because" class="because">{_e(k.get("because") or "—")}'
+        w = k.weight
+        wcell = f"{_meter(w, 'weight')} <span class='num'>{w:.2f}</span>"
+        rows.append(f'<tr data-keyword="{_e(k.keyword)}"><td data-label="weight">{wcell}'
+                    f'</td><td data-label="kind"><span class="kind">{_e(k.kind or "—")}'
+                    f'</span></td><td data-label="keyword"><b>{_e(k.keyword)}</b></td>'
+                    f'<td data-label="because" class="because">{_e(k.because or "—")}'
                     "</td></tr>")
     table = ('<table class="kw"><thead><tr><th>weight</th><th>kind</th><th>keyword</th>'
              f'<th>because</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -678,8 +628,8 @@ def _keywords_section(a: Mapping[str, Any]) -> str:
                  sub=f"{len(kws)} keywords from the rule tables, strongest first")
 
 
-def _prompt_section(a: Mapping[str, Any]) -> str:
-    prompt, negative = a.get("prompt"), a.get("negative_prompt")
+def _prompt_section(a: AnalysisRecord) -> str:
+    prompt, negative = a.prompt.positive, a.prompt.negative
     if not prompt and not negative:
         return _card("prompt", "Prompt", _na(_reason(a, "prompt", "no prompt")), cls="span-6")
     parts = []
@@ -687,24 +637,24 @@ def _prompt_section(a: Mapping[str, Any]) -> str:
         text = f"<p>{_e(value)}</p>" if value else _na("empty")
         parts.append(f'<div class="prompt {cls}" data-prompt="{cls}"><h3>{name}</h3>{text}</div>')
     bits = []
-    if a.get("style"):
-        bits.append(f"style: {_e(a.get('style'))}")
-    if a.get("prompt_tokens") is not None:
-        bits.append(f"{_e(a.get('prompt_tokens'))} CLIP tokens")
+    if a.prompt.style:
+        bits.append(f"style: {_e(a.prompt.style)}")
+    if a.prompt.tokens is not None:
+        bits.append(f"{_e(a.prompt.tokens)} CLIP tokens")
     return _card("prompt", "Stable Diffusion prompt", "".join(parts), cls="span-6",
                  sub=" · ".join(bits))
 
 
-def _top_tag_chips(tags: Any, n: int = 4) -> str:
+def _top_tag_chips(tags: Tags | None, n: int = 4) -> str:
     merged = sorted(merge_tags(tags).items(), key=lambda kv: -kv[1][0])[:n]
     return "".join(f'<li title="{_pct(p)}">{_e(name)}</li>' for name, (p, _) in merged)
 
 
-def _sections_section(a: Mapping[str, Any], images: Mapping[str, str]) -> str:
-    sections = [s for s in _seq(a.get("sections")) if isinstance(s, Mapping)]
-    info = _map(a.get("image"))
+def _sections_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
+    sections = a.sections
+    info = a.image or ImageRecord()
     if not sections:
-        board = a.get("storyboard")
+        board = a.storyboard
         tag = _img(images, board, "storyboard") if board else None
         if tag:
             return _card("sections", "Storyboard", f"<figure>{tag}</figure>", cls="span-6")
@@ -712,48 +662,45 @@ def _sections_section(a: Mapping[str, Any], images: Mapping[str, str]) -> str:
                      _na(_reason(a, "sections", "no sections (convert with --segments)")),
                      cls="span-6")
     cards = []
-    for i, s in enumerate(sections):
-        idx = s.get("index", i + 1)
-        t0, t1 = _num(s.get("start_s")), _num(s.get("end_s"))
-        name = s.get("file")
+    for s in sections:
+        idx = s.index
+        t0, t1 = s.start_s, s.end_s
+        name = s.file
         tag = _img(images, name, f"section {idx}") if name else None
         if tag is None:
-            why = ("silent section" if s.get("silent") else
+            why = ("silent section" if s.silent else
                    f"image file {name} not found" if name else
                    _reason(a, "image", "no image was drawn"))
             pic = f'<div class="noimg">{_na(why)}</div>'
         else:
             pic = tag
         meta = [("time", f"{fmt_time(t0)}–{fmt_time(t1)}")]
-        if s.get("key"):
-            meta.append(("key", _e(s.get("key"))))
-        aff = _map(s.get("affect"))
-        if aff.get("quadrant"):
-            meta.append(("mood", f"{_e(aff.get('quadrant'))} "
-                                 f"{_e(QUADRANT_NAMES.get(str(aff.get('quadrant')), ''))}"))
-        if s.get("notes") is not None:
-            meta.append(("notes", _e(s.get("notes"))))
-        if s.get("audio_from") == "track":
+        if s.key:
+            meta.append(("key", _e(s.key)))
+        if s.affect is not None:
+            quad = s.affect.quadrant
+            meta.append(("mood", f"{_e(quad)} {_e(QUADRANT_NAMES.get(quad, ''))}"))
+        if s.notes is not None:
+            meta.append(("notes", _e(s.notes)))
+        if s.audio_from == "track":
             meta.append(("tags, mood", "the track's (too short for its own)"))
         if name:
-            meta += _image_meta(s, fallback={"model": info.get("model"),
-                                             "renderer": info.get("renderer")})
-        kws = [k.get("keyword") for k in _seq(s.get("keywords")) if isinstance(k, Mapping)]
-        chips = "".join(f"<li>{_e(k)}</li>" for k in kws[:6])
-        tag_chips = _top_tag_chips(s.get("tags"))
-        prog = _seq(s.get("progression"))
+            meta += _image_meta(s.seed, info.model, s.renderer or info.renderer)
+        chips = "".join(f"<li>{_e(k.keyword)}</li>" for k in s.keywords[:6])
+        tag_chips = _top_tag_chips(s.tags)
+        prog = s.progression
         cards.append(
             f'<article class="sec" data-section-card="{_e(idx)}">{pic}<div class="sec-body">'
-            f'<h3>Section {_e(idx)}{" · silent" if s.get("silent") else ""}</h3>'
+            f'<h3>Section {_e(idx)}{" · silent" if s.silent else ""}</h3>'
             f"{_kv(meta)}"
             + (f'<ul class="chips">{chips}</ul>' if chips else "")
             + (f'<ul class="chips tags">{tag_chips}</ul>' if tag_chips else "")
             + (_progression(prog, limit=8) if prog else "")
             + "</div></article>")
-    seg = _map(a.get("segmentation"))
+    method = a.segmentation.method if a.segmentation else None
     sub = (f"{len(sections)} sections"
-           + (f", found by {_e(seg.get('method'))}" if seg.get("method") else "")
-           + (f" · storyboard: {_e(a.get('storyboard'))}" if a.get("storyboard") else ""))
+           + (f", found by {_e(method)}" if method else "")
+           + (f" · storyboard: {_e(a.storyboard)}" if a.storyboard else ""))
     return _card("sections", "Storyboard", f'<div class="secs">{"".join(cards)}</div>',
                  cls="span-6", sub=sub)
 
@@ -770,23 +717,58 @@ def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, "—" if value is None else str(value)))
 
 
-def _details_section(a: Mapping[str, Any]) -> str:
+def _details_section(a: AnalysisRecord) -> str:
     blocks = []
     for key, title in (("notes", "Notes"), ("harmony", "Harmony"), ("timings_s", "Timings (s)"),
                        ("versions", "Versions"), ("omitted", "Not computed")):
         rows: list[tuple[str, str]] = []
-        _flat("", a.get(key), rows)
+        _flat("", a.value(key), rows)
         rows = [r for r in rows if r[0]]
         if not rows:
             continue
         dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
         blocks.append(f'<div class="detail" data-detail="{key}"><h3>{title}</h3>'
                       f'<dl class="kv">{dl}</dl></div>')
-    if a.get("content_hash"):
+    if a.content_hash:
         blocks.append(f'<div class="detail" data-detail="hash"><h3>Content hash</h3>'
-                      f"<p><code>{_e(a.get('content_hash'))}</code></p></div>")
+                      f"<p><code>{_e(a.content_hash)}</code></p></div>")
     body = f'<div class="details">{"".join(blocks)}</div>' if blocks else _na("no details")
     return _card("details", "Details", body, cls="span-6")
+
+
+def stage_lines(a: AnalysisRecord) -> list[tuple[str, str]]:
+    """The lines ``(label, text)`` of what the page's cards do not draw: each registered stage
+    outside :data:`CARD_STAGES` that the analysis has the keys of, by its own
+    :meth:`~midi2img.stages.Stage.describe`; then any other top-level key no registered stage
+    claims (the result of a stage registered when the analysis was made), flattened."""
+    from midi2img.stages import stages
+
+    contract = a.to_dict()
+    rows: list[tuple[str, str]] = []
+    claimed: set[str] = set()
+    for st in stages():
+        claimed.update(st.contract_keys)
+        if st.name in CARD_STAGES or not st.contract_keys or not all(
+                k in contract for k in st.contract_keys):
+            continue
+        try:
+            rows += st.describe(contract)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            for key in st.contract_keys:  # written by another version of the stage
+                _flat(key, contract[key], rows)
+    for key, value in a.extra.items():
+        if key not in claimed:
+            _flat(key, value, rows)
+    return rows
+
+
+def _features_section(a: AnalysisRecord) -> str:
+    rows = stage_lines(a)
+    if not rows:
+        return ""
+    dl = "".join(f'<dt>{_e(k)}</dt><dd data-feature="{_e(k)}">{_e(v)}</dd>' for k, v in rows)
+    return _card(FEATURES_SECTION, "More features", f'<dl class="kv">{dl}</dl>', cls="span-6",
+                 sub="from the analysis stages the cards above do not draw")
 
 
 # ---- the page ---------------------------------------------------------------------------------
@@ -966,16 +948,17 @@ footer{display:none}}
 """
 
 
-def render_report(analysis: Mapping[str, Any], *, notes: Notes | None = None,
+def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes | None = None,
                   images: Mapping[str, str] | None = None, title: str | None = None,
                   notes_reason: str | None = None, max_notes: int = MAX_ROLL_NOTES) -> str:
     """Render one track's analysis as a self-contained HTML page.
 
     Pure: no file is read. Whatever is missing or null in ``analysis`` is shown as
-    "not available: <reason>" (the reason from ``analysis["omitted"]`` where there is one).
+    "not available: <reason>" (the reason from its ``omitted`` where there is one).
 
     Args:
-        analysis: The ``analysis.json`` object of a track (the analysis contract).
+        analysis: The track's analysis: its record, or the ``analysis.json`` object (read with
+            :func:`midi2img.contract.read_analysis`).
         notes: The transcription, drawn as the piano roll; None leaves the roll to the chords.
         images: File name as the analysis names it (``image.file``, ``sections[i].file``,
             ``storyboard``) -> its ``data:image/...`` URI (see :func:`image_data_uri`).
@@ -987,13 +970,13 @@ def render_report(analysis: Mapping[str, Any], *, notes: Notes | None = None,
         The HTML document.
 
     Raises:
+        InputError: ``analysis`` is an object no midi2img version writes (one line).
         ValueError: an entry of ``images`` is not a ``data:image/`` URI.
     """
-    a = analysis if isinstance(analysis, Mapping) else {}
+    a = analysis if isinstance(analysis, AnalysisRecord) else read_analysis(analysis)
     imgs = images or {}
-    src = a.get("source")
-    name = title or (Path(str(src)).stem if src else "untitled track")
-    version = _map(a.get("versions")).get("midi2img")
+    name = title or a.name or "untitled track"
+    version = a.versions.midi2img if a.versions else None
     body = "".join((
         _overview(a, name),
         '<main class="grid">',
@@ -1003,6 +986,7 @@ def render_report(analysis: Mapping[str, Any], *, notes: Notes | None = None,
         _pianoroll_section(a, notes, notes_reason, max_notes),
         _genre_section(a),
         _tags_section(a),
+        _features_section(a),
         _keywords_section(a),
         _prompt_section(a),
         _sections_section(a, imgs),
@@ -1021,39 +1005,16 @@ def render_report(analysis: Mapping[str, Any], *, notes: Notes | None = None,
             f'<body><div class="page">{body}</div></body></html>\n')
 
 
-def _image_files(analysis: Mapping[str, Any]) -> list[tuple[str, int]]:
+def _image_files(analysis: AnalysisRecord) -> list[tuple[str, int]]:
     """The image files a report embeds, with their size limit."""
     files: list[tuple[str, int]] = []
-    main = _map(analysis.get("image")).get("file")
-    if isinstance(main, str):
-        files.append((main, MAIN_IMAGE_PX))
-    sections = [s for s in _seq(analysis.get("sections")) if isinstance(s, Mapping)]
-    for s in sections:
-        if isinstance(s.get("file"), str):
-            files.append((s["file"], SECTION_IMAGE_PX))
-    board = analysis.get("storyboard")
-    if isinstance(board, str) and not any(isinstance(s.get("file"), str) for s in sections):
+    if analysis.image is not None and analysis.image.file is not None:
+        files.append((analysis.image.file, MAIN_IMAGE_PX))
+    files += [(s.file, SECTION_IMAGE_PX) for s in analysis.sections if s.file is not None]
+    board = analysis.storyboard
+    if board is not None and not any(s.file is not None for s in analysis.sections):
         files.append((board, 1024))  # only when there are no section images to show instead
     return files
-
-
-def read_analysis(track_folder: str | Path) -> dict[str, Any]:
-    """The ``analysis.json`` of a track's output folder.
-
-    Raises:
-        InputError: the folder has no readable ``analysis.json`` holding a JSON object.
-    """
-    path = Path(track_folder) / "analysis.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{Path(track_folder)}: no analysis.json (not a midi2img output "
-                         "folder?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not readable JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object")
-    return data
 
 
 def _inside(folder: Path, name: str) -> Path | None:
@@ -1084,13 +1045,14 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
         The path written.
 
     Raises:
-        InputError: no readable ``analysis.json`` in the folder.
+        InputError: no readable ``analysis.json`` in the folder, or one no midi2img version
+            writes (one line).
         OutputError: the page cannot be written.
     """
     from midi2img.io import atomic_write_text
 
     folder = Path(track_folder)
-    analysis = read_analysis(folder)
+    analysis = read_track_folder(folder)
     notes: Notes | None = None
     notes_reason: str | None = None
     mid = folder / f"{folder.name}.mid"

@@ -4,30 +4,24 @@ A thumbnail grid and a sortable table (click a column header; a few lines of inl
 allowed by a hash in the page's Content-Security-Policy) of every track of a run, each row
 linking to the track's ``report.html``; failed and skipped tracks are listed with their error.
 The run log gives each track's record; everything else (key, tempo, genre, quadrant, duration,
-image) is read from the track's ``analysis.json``.
+image) is read from the track's ``analysis.json`` as a typed record
+(:func:`midi2img.contract.read_track_folder`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from midi2img.contract import AnalysisRecord, read_track_folder
 from midi2img.errors import Midi2ImgError
-from midi2img.report.html import (
-    QUADRANT_NAMES,
-    REPORT_NAME,
-    _e,
-    _map,
-    _num,
-    fmt_time,
-    image_data_uri,
-    read_analysis,
-)
+from midi2img.report.html import QUADRANT_NAMES, REPORT_NAME, _e, fmt_time, image_data_uri
 
 #: File name of the batch index inside the output folder.
 INDEX_NAME = "index.html"
@@ -127,6 +121,15 @@ th button::after{content:""}footer{display:none}
 """
 
 
+def _total_s(timings: Any) -> float | None:
+    """A run record's total seconds (the run log is read as it was written: a line may come
+    from an older version or a killed run)."""
+    total = timings.get("total") if isinstance(timings, Mapping) else None
+    if isinstance(total, bool) or not isinstance(total, int | float):
+        return None
+    return float(total) if math.isfinite(total) else None
+
+
 def _href(relative: str) -> str:
     """A relative link, each path part percent-encoded, then HTML-escaped."""
     return _e("/".join(quote(part) for part in Path(relative).parts))
@@ -148,9 +151,9 @@ def _row(out_dir: Path, record: Mapping[str, Any]) -> dict[str, Any]:
     source = str(record.get("source") or "?")
     status = str(record.get("status") or "unknown")
     row: dict[str, Any] = {"source": source, "name": Path(source).name, "status": status,
-                           "error": record.get("error"), "folder": None, "analysis": {},
-                           "report": None, "thumb": None,
-                           "timings_s": _map(record.get("timings_s"))}
+                           "error": record.get("error"), "folder": None,
+                           "analysis": AnalysisRecord(), "report": None, "thumb": None,
+                           "total_s": _total_s(record.get("timings_s"))}
     output = record.get("output")
     if not output:
         return row
@@ -158,15 +161,15 @@ def _row(out_dir: Path, record: Mapping[str, Any]) -> dict[str, Any]:
     folder = out_dir / rel if rel is not None else Path(str(output))
     row["folder"] = rel
     try:
-        row["analysis"] = read_analysis(folder)
+        analysis = row["analysis"] = read_track_folder(folder)
     except Midi2ImgError as exc:
         if status == "ok":
             row["error"] = row["error"] or str(exc)
         return row
     if (folder / REPORT_NAME).is_file():
         row["report"] = f"{rel}/{REPORT_NAME}"
-    image = _map(row["analysis"].get("image")).get("file")
-    if isinstance(image, str) and (folder / image).is_file():
+    image = analysis.image.file if analysis.image else None
+    if image is not None and (folder / image).is_file():
         try:
             row["thumb"] = image_data_uri(folder / image, max_px=THUMB_PX, quality=78,
                                           keep_png_bytes=24_000)
@@ -177,10 +180,10 @@ def _row(out_dir: Path, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cells(row: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Column key -> (sort value, cell HTML)."""
-    a = _map(row["analysis"])
-    dur, tempo = _num(a.get("duration_s")), _num(a.get("tempo_bpm"))
-    genre = _map(a.get("genre")).get("label")
-    quad = _map(a.get("affect")).get("quadrant")
+    a: AnalysisRecord = row["analysis"]
+    dur, tempo = a.duration_s, a.tempo_bpm
+    genre = a.genre.label if a.genre else None
+    quad = a.affect.quadrant if a.affect else None
     name = _e(row["name"])
     link = (f'<a href="{_href(row["report"])}">{name}</a>' if row["report"] else name)
     err = f'<span class="err">{_e(row["error"])}</span>' if row["error"] else ""
@@ -189,11 +192,11 @@ def _cells(row: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         "track": (row["name"].lower(), f"{link}{err}"),
         "duration": ("" if dur is None else f"{dur:.3f}", fmt_time(dur) if dur is not None
                      else "—"),
-        "key": (str(a.get("key") or "").lower(), _e(a.get("key") or "—")),
+        "key": ((a.key or "").lower(), _e(a.key or "—")),
         "tempo": ("" if tempo is None else f"{tempo:.3f}",
                   f"{tempo:.0f} BPM" if tempo is not None else "—"),
         "genre": (str(genre or "").lower(), _e(genre or "—")),
-        "quadrant": (str(quad or ""), f'{_e(quad)} <small>{_e(QUADRANT_NAMES.get(str(quad), ""))}'
+        "quadrant": (quad or "", f'{_e(quad)} <small>{_e(QUADRANT_NAMES.get(quad or "", ""))}'
                      "</small>" if quad else "—"),
         "status": (status, f'<span class="status {_e(status)}">{_e(status)}</span>'),
     }
@@ -205,7 +208,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    total = sum(t for r in rows if (t := _num(_map(r.get("timings_s")).get("total"))) is not None)
+    total = sum(t for r in rows if (t := r.get("total_s")) is not None)
     if total:
         summary += f" · {total:.1f} s in all"
     thumbs = []
