@@ -33,11 +33,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from midi2img.tune import Log, quiet
+
+if TYPE_CHECKING:
+    from midi2img.tag_rules import TagRuleBook
 
 #: A voice rule may lose at most this much precision against whole clips.
 PRECISION_SLACK = 0.03
@@ -64,7 +67,8 @@ def window_tags(data: Path, work: Path, *, log: Log = quiet
 
 
 def tag_figures(items: Sequence[Mapping[str, str]], windows: Sequence[Mapping[str, np.ndarray]],
-                voices: Mapping[str, str]) -> dict[Any, Any]:
+                voices: Mapping[str, str], *, book: TagRuleBook | None = None
+                ) -> dict[Any, Any]:
     """Per excerpt size: voice precision (correct, fired) per rule, and instrument keywords
     (new, all).
 
@@ -72,6 +76,7 @@ def tag_figures(items: Sequence[Mapping[str, str]], windows: Sequence[Mapping[st
         items: One dict per clip with its ``artist``.
         windows: Per clip, the ``(windows, 50)`` rows of the ``"msd"`` and ``"mtt"`` taggers.
         voices: Artist -> lead voice (``female``, ``male``, ``instrumental``; others ignored).
+        book: The tag rules (default: the shipped ones).
     """
     from midi2img.tag_rules import fired_rules, known_tags
 
@@ -80,7 +85,7 @@ def tag_figures(items: Sequence[Mapping[str, str]], windows: Sequence[Mapping[st
     def fire(msd: np.ndarray, mtt: np.ndarray) -> set[str]:
         tags = {"msd": dict(zip(names["msd"], map(float, msd), strict=True)),
                 "mtt": dict(zip(names["mtt"], map(float, mtt), strict=True))}
-        return {r.id for r, _, _ in fired_rules(tags)}
+        return {r.id for r, _, _ in fired_rules(tags, book=book)}
 
     sizes: list[Any] = [*WINDOW_COUNTS, "whole"]
     voice: dict[Any, dict[str, list[int]]] = {n: defaultdict(lambda: [0, 0]) for n in sizes}
