@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from midi2img.cli import app
+from midi2img.rules import parse_genre_floors
 from midi2img.tag_rules import known_tags, parse_tag_rules
 from midi2img.tune import corpus as tc
 from midi2img.tune import genre_floors, sections, tags
@@ -243,6 +244,8 @@ def test_genre_floor_measure_rules() -> None:
     assert (m["blues"]["before_right"], m["blues"]["before_fired"]) == (10, 40)
     assert m["rock"]["floor"] == 0.62 and m["rock"]["held_fired"] == 40
     assert m["disco"]["floor"] == 0.62 and m["disco"]["before_fired"] == 5
+    floors, _ = parse_genre_floors(tomllib.loads(genre_floors.floors_toml(m, 0.62)))
+    assert math.isinf(floors["blues"]) and floors["rock"] == 0.62
 
 
 def test_genre_floor_rises_to_where_the_imagery_is_right() -> None:
@@ -271,8 +274,6 @@ def test_tune_genre_floors_command_writes_floors_the_rules_load(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blues imagery right 3 times in 12, rock 12 in 12: blues gets no imagery, every other
     genre keeps the model's threshold."""
-    from midi2img.rules import parse_genre_floors
-
     data = _data_folder(tmp_path / "data")
     songs = [("Blues" if i < 3 else "Folk", "blues", 0.9) for i in range(12)]
     songs += [("Pop/Rock", "rock", 0.8)] * 12
