@@ -59,8 +59,10 @@ bench-story: install
 bench-texture: install
 	$(PY) bench/bench_texture.py --out bench/texture.md
 
+# Re-measure the per-genre floors of genre imagery on the emotion4q recordings
+# (-> keywords/genre_floors.toml; the analyses are cached in ~/.cache/midi2img/tune).
 tune-genre-real: install
-	$(PY) bench/tune_genre_real.py --out bench/genre_real.md --floors keywords/genre_floors.toml
+	midi2img tune genre-floors --data $(DATA) --out keywords/genre_floors.toml --report bench/genre_real.md --force
 
 tune: install
 	$(PY) bench/tune_thresholds.py --out bench/tuning.md
@@ -74,12 +76,12 @@ train-mood: install
 
 # Re-measure the thresholds of the tag keywords (keywords/tags.toml -> tag_thresholds.toml).
 tune-tags: install
-	$(PY) bench/tune_tag_keywords.py --out bench/tag_keywords.md --thresholds keywords/tag_thresholds.toml
+	midi2img tune tags --data $(DATA) --out keywords/tag_thresholds.toml --report bench/tag_keywords.md --force
 
 # Re-measure how long a storyboard section must be for tags and affect of its own
-# (midi2img.convert.MIN_SECTION_TAG_WINDOWS; fails when the measurement disagrees with it).
+# (-> keywords/sections.toml).
 tune-sections: install
-	$(PY) bench/tune_sections.py --out bench/section_evidence.md
+	midi2img tune sections --data $(DATA) --out keywords/sections.toml --report bench/section_evidence.md --force
 
 # Re-export the musicnn taggers from the wheel to ONNX (deterministic; see models/musicnn).
 export-musicnn: install

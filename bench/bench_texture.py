@@ -1,9 +1,11 @@
 """Texture rules on real recordings: what the transcription says against what the taggers hear.
 
-Usage: python bench/bench_texture.py [--out bench/texture.md] [--work bench/work/texture]
+Usage: python bench/bench_texture.py [--out bench/texture.md] [--work <cache>/tune/analyses]
 
 Converts (analysis only, ``--resume``, all cores) the 794 emotion4q recordings and the five
-recordings in ``$MIDI2IMG_DATA/audio``, then reads each ``analysis.json``: the transcription's
+recordings in ``$MIDI2IMG_DATA/audio`` (:func:`midi2img.tune.corpus.analyse_recordings`, into
+the folder ``midi2img tune genre-floors`` analyses emotion4q into, so each is analysed once),
+then reads each ``analysis.json``: the transcription's
 polyphony and note density, and the instrument and voice keywords the shipped tag rules give for
 its pooled tags (recomputed here, so the figures follow the rules of this commit even when the
 analyses were written by an older one). It writes
@@ -23,46 +25,23 @@ one line), and the figures show how often they apply.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-
-
-def convert(src: Path, out: Path) -> None:
-    """Analyse every recording under ``src`` into ``out`` (resumable)."""
-    cmd = [sys.executable, "-m", "midi2img.cli", "convert", str(src), "-o", str(out),
-           "--image", "none", "--jobs", "auto", "--resume", "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode not in (0, 1):  # 1: some track failed; the record says which
-        sys.exit(f"convert failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-
-
-def analyses(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each track folder's name and ``analysis.json`` under ``out``, in path order."""
-    from midi2img.convert import read_output
-
-    for f in sorted(out.rglob("analysis.json")):
-        a = read_output(f.parent)
-        if a is None:
-            sys.exit(f"{f}: unreadable; delete it and rerun")
-        yield f.parent.name, a
 
 
 def read(out: Path) -> list[dict[str, Any]]:
     """One row per analysis: name, polyphony, density, note count, subject rule ids."""
     from midi2img.tag_rules import tag_keywords
+    from midi2img.tune.corpus import read_analyses
 
     rows = []
-    for name, a in analyses(out):
+    for name, a in read_analyses(out):
         notes = a["notes"]
         subjects = {k.rule for k in tag_keywords(a["tags"]) if k.kind == "subject"}
         rows.append({"name": name, "polyphony": notes.get("polyphony"),
@@ -135,15 +114,19 @@ def report(corpus: list[dict[str, Any]], five: list[dict[str, Any]], seconds: fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "texture.md")
-    ap.add_argument("--work", type=Path, default=HERE / "work" / "texture")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="analyses folder (default: <cache>/tune/analyses)")
     args = ap.parse_args()
     from midi2img.config import data_dir
+    from midi2img.tune import work_dir
+    from midi2img.tune.corpus import analyse_recordings
 
     data = data_dir()
+    work = args.work or work_dir() / "analyses"
     t0 = time.perf_counter()
-    convert(data / "emotion4q" / "audio", args.work / "emotion4q")
-    convert(data / "audio", args.work / "recordings")
-    text = report(read(args.work / "emotion4q"), read(args.work / "recordings"),
+    analyse_recordings(data / "emotion4q" / "audio", work / "emotion4q")
+    analyse_recordings(data / "audio", work / "recordings")
+    text = report(read(work / "emotion4q"), read(work / "recordings"),
                   time.perf_counter() - t0)
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -368,38 +368,3 @@ def test_the_shipped_genre_floors_load_and_bad_ones_fail() -> None:
     missing = {**data, "floor": {g: v for g, v in data["floor"].items() if g != "pop"}}
     with pytest.raises(Midi2ImgError, match="floor: missing key 'pop'"):
         parse_genre_floors(missing)
-
-
-def test_genre_floor_tuning_rules() -> None:
-    """bench/tune_genre_real.py: a genre right too seldom held out gets no imagery; one right
-    often enough keeps the model's threshold; one with too few recordings to judge keeps it."""
-    import importlib.util
-    import math
-    import tomllib
-    from pathlib import Path
-
-    from midi2img.rules import parse_genre_floors
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "tune_genre_real.py"
-    spec = importlib.util.spec_from_file_location("tune_genre_real", path)
-    assert spec is not None and spec.loader is not None
-    tune = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune)
-    rows = []
-    for i in range(40):  # blues: right 1 time in 4 at every probability
-        rows.append({"artist": f"b{i}", "group": f"b{i}", "genre": "blues", "p": 0.7 + 0.007 * i,
-                     "right": i % 4 == 0, "allmusic": "Folk"})
-    for i in range(40):  # rock: right 9 times in 10
-        rows.append({"artist": f"r{i}", "group": f"r{i}", "genre": "rock", "p": 0.65 + 0.008 * i,
-                     "right": i % 10 != 0, "allmusic": "Pop/Rock"})
-    for i in range(5):  # disco: five recordings, all wrong, too few to overrule the model
-        rows.append({"artist": f"d{i}", "group": f"d{i}", "genre": "disco", "p": 0.9,
-                     "right": False, "allmusic": "Jazz"})
-    m = tune.measure(rows, 0.62)
-    assert math.isinf(m["blues"]["floor"])
-    assert (m["blues"]["before_right"], m["blues"]["before_fired"]) == (10, 40)
-    assert m["rock"]["floor"] == 0.62 and m["rock"]["held_fired"] == 40
-    assert m["disco"]["floor"] == 0.62 and m["disco"]["before_fired"] == 5
-    text = tune.floors_toml(m, 0.62)
-    floors, _ = parse_genre_floors(tomllib.loads(text))
-    assert math.isinf(floors["blues"]) and floors["rock"] == 0.62

@@ -5,6 +5,8 @@
 * :mod:`.visual` - ``report`` and ``video``;
 * :mod:`.genre`, :mod:`.mood` - the ``genre`` and ``mood`` groups (``train``, ``eval``,
   ``predict``);
+* :mod:`.tune` - the ``tune`` group (``tags``, ``genre-floors``, ``sections``): measurements that
+  write the tables in ``keywords/``;
 * :mod:`.options` - options shared by several commands, declared once;
 * :mod:`.errors` - the one error formatter, applied once by the root group;
 * :mod:`.progress` - progress on stderr.
@@ -20,7 +22,7 @@ from typing import Annotated
 import typer
 
 from midi2img import __version__
-from midi2img.cli import convert, genre, mood, track, visual
+from midi2img.cli import convert, genre, mood, track, tune, visual
 from midi2img.cli.errors import Midi2ImgGroup, format_error
 from midi2img.errors import Midi2ImgError
 
@@ -39,6 +41,7 @@ convert.register(app)
 visual.register(app)
 app.add_typer(genre.app, name="genre")
 app.add_typer(mood.app, name="mood")
+app.add_typer(tune.app, name="tune")
 
 
 def _version_callback(value: bool) -> None:

@@ -1,17 +1,19 @@
-"""Corpora for tuning the tag keyword thresholds (used by ``bench/tune_tag_keywords.py``).
-
-Three corpora, each cached under the work folder (``bench/work/tag_keywords``) so that a re-run
-only recomputes what is missing:
+"""The corpora the tune commands measure on, cached under their work folder (``<cache>/tune``)
+so that a rerun only recomputes what is missing.
 
 * **renders**: excerpts of real pieces (VGMIDI and EMOPIA piano MIDI) re-programmed to one
   General MIDI instrument at a time, or arranged for a few instruments (melody + accompaniment
   + bass + a GM drum pattern), rendered with fluidsynth and the GM soundfont
   (:func:`midi2img.synth.render_midi_file`) and tagged as the analysis does (default hop,
   mean over windows). The ground truth is the set of instruments in the arrangement.
-* **real**: the five recordings in ``audio/`` (shown in the report, never used to choose) and
-  the emotion4q clips (the real-music guard, and voice labels by artist), tagged the same way.
+* **recordings**: the five recordings in ``audio/`` (shown in the tag report, never used to
+  choose) and the emotion4q clips (the real-music guard, voice labels by artist, the section
+  length), tagged as the analysis tags them: every window, and the mean over windows.
 * **gtzan**: the published MSD taggrams of the 733 fault-filtered GTZAN clips (1 s hop),
   pooled by mean per clip, with each clip's artist and title from Sturm's index.
+* **analyses**: ``analysis.json`` of every emotion4q recording (``midi2img convert --image
+  none``, resumable), read for the genre floors and by ``bench/bench_texture.py``.
+* **labels**: the hand-made label tables in ``bench/data`` (lead voice and decade by artist).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from midi2img.tune import Log, quiet
 
 #: Seconds of each source excerpt (4 tagger windows at the default 4 s hop).
 RENDER_S = 15.0
@@ -251,8 +255,8 @@ def render_plan(sources: Sequence[Source]) -> list[dict[str, Any]]:
     return plan
 
 
-def tag_renders(data: Path, work: Path, *, log: Any = print) -> tuple[list[dict[str, Any]],
-                                                                       dict[str, np.ndarray]]:
+def tag_renders(data: Path, work: Path, *, log: Log = quiet
+                ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Render and tag every planned arrangement (cached in ``work/renders.npz``).
 
     Returns:
@@ -294,48 +298,177 @@ def tag_renders(data: Path, work: Path, *, log: Any = print) -> tuple[list[dict[
     return plan, out
 
 
-def tag_real(data: Path, work: Path, *, log: Any = print
+@dataclass(frozen=True)
+class TaggedRecordings:
+    """Recordings tagged as the analysis tags them.
+
+    Attributes:
+        files: Each recording's path relative to the data folder.
+        windows: Per recording, tagger (``"msd"``, ``"mtt"``) to its ``(windows, 50)``
+            probabilities.
+        pooled: Tagger to the ``(recordings, 50)`` float32 mean over each recording's windows
+            (:meth:`midi2img.tagger.TagResult.pooled`).
+    """
+
+    files: tuple[str, ...]
+    windows: tuple[dict[str, np.ndarray], ...]
+    pooled: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        n = len(self.files)
+        if len(self.windows) != n or any(v.shape[0] != n for v in self.pooled.values()):
+            raise ValueError(f"{n} files but {len(self.windows)} window sets and pooled rows "
+                             f"{[v.shape[0] for v in self.pooled.values()]}")
+
+
+def tag_recordings(data: Path, files: Sequence[str], work: Path, *, log: Log = quiet
+                   ) -> TaggedRecordings:
+    """Tag ``files`` (paths under ``data``) with :func:`midi2img.tagger.tag_file`, taking every
+    recording already in the cache (``work/recordings.npz``, shared by all callers) from it.
+    """
+    from midi2img.tagger import TAGGERS, tag_file
+
+    meta, npz = work / "recordings.json", work / "recordings.npz"
+    known: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+    if meta.is_file() and npz.is_file():
+        m = json.loads(meta.read_text())
+        if m.get("data") == str(data.resolve()):
+            with np.load(npz, allow_pickle=False) as z:
+                for i, f in enumerate(m["files"]):
+                    known[f] = ({t: z[f"{i}_{t}"] for t in TAGGERS},
+                                {t: z[f"{i}_pooled_{t}"] for t in TAGGERS})
+    todo = [f for f in files if f not in known]
+    for k, f in enumerate(todo):
+        r = tag_file(data / f)
+        pooled = r.pooled()
+        known[f] = ({t: np.asarray(r.probabilities[t]) for t in TAGGERS},
+                    {t: np.array(list(pooled[t].values()), dtype=np.float32) for t in TAGGERS})
+        if k % 100 == 0:
+            log(f"  tagged {k + 1}/{len(todo)} recordings")
+    if todo:
+        order = sorted(known)
+        arrays = {}
+        for i, f in enumerate(order):
+            for t in TAGGERS:
+                arrays[f"{i}_{t}"] = known[f][0][t]
+                arrays[f"{i}_pooled_{t}"] = known[f][1][t]
+        work.mkdir(parents=True, exist_ok=True)
+        tmp = npz.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(npz)
+        meta.write_text(json.dumps({"data": str(data.resolve()), "files": order}))
+    return TaggedRecordings(tuple(files), tuple(known[f][0] for f in files),
+                            {t: np.stack([known[f][1][t] for f in files]) for t in TAGGERS})
+
+
+def emotion4q_rows(data: Path) -> list[dict[str, str]]:
+    """emotion4q's metadata rows, in file order."""
+    with (data / "emotion4q" / "metadata.csv").open(newline="", encoding="utf-8") as fh:
+        return sorted(csv.DictReader(fh), key=lambda r: r["file"])
+
+
+def tag_real(data: Path, work: Path, *, log: Log = quiet
              ) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
-    """Tag the five recordings and the emotion4q clips (cached in ``work/real.npz``).
+    """Tag the five recordings and the emotion4q clips (:func:`tag_recordings`).
 
     Returns:
         One dict per clip (``corpus``, ``file``, ``artist``, ``genres``) and pooled
         probabilities ``{"msd": (n, 50), "mtt": (n, 50)}``.
     """
-    from midi2img.tagger import tag_file
-
     items: list[dict[str, str]] = []
     for f in sorted((data / "audio").glob("*.ogg")):
         items.append({"corpus": "recordings", "file": str(f.relative_to(data)),
                       "artist": f.stem.split("_-_")[0], "genres": ""})
-    meta_csv = data / "emotion4q" / "metadata.csv"
-    with meta_csv.open(newline="", encoding="utf-8") as fh:
-        for row in sorted(csv.DictReader(fh), key=lambda r: r["file"]):
-            items.append({"corpus": "emotion4q", "file": f"emotion4q/{row['file']}",
-                          "artist": row["artist"], "genres": row["allmusic_genres"]})
-    cache_meta, cache_npz = work / "real.json", work / "real.npz"
-    if cache_meta.is_file() and cache_npz.is_file() and \
-            json.loads(cache_meta.read_text()) == items:
-        with np.load(cache_npz) as z:
-            return items, {k: z[k] for k in ("msd", "mtt")}
-    rows: dict[str, list[np.ndarray]] = {"msd": [], "mtt": []}
-    for k, item in enumerate(items):
-        pooled = tag_file(data / item["file"]).pooled()
-        for t in rows:
-            rows[t].append(np.array(list(pooled[t].values()), dtype=np.float32))
-        if k % 100 == 0:
-            log(f"  tagged {k + 1}/{len(items)} real clips")
-    out = {t: np.stack(v) for t, v in rows.items()}
-    work.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cache_npz, **out)
-    cache_meta.write_text(json.dumps(items))
-    return items, out
+    for row in emotion4q_rows(data):
+        items.append({"corpus": "emotion4q", "file": f"emotion4q/{row['file']}",
+                      "artist": row["artist"], "genres": row["allmusic_genres"]})
+    tagged = tag_recordings(data, [it["file"] for it in items], work, log=log)
+    return items, tagged.pooled
+
+
+# ---- the hand-made label tables --------------------------------------------------------------
+
+#: Where the label tables lie in a checkout.
+LABELS_REL = "bench/data"
+
+
+def labels_dir(labels: Path | None = None) -> Path:
+    """The folder of the hand-made label tables (default: ``bench/data`` of the checkout).
+
+    Raises:
+        DataError: it does not hold ``gtzan_artists.csv`` and ``emotion4q_artists.csv``.
+    """
+    from midi2img.config import checkout_root
+    from midi2img.errors import DataError
+
+    if labels is None:
+        root = checkout_root()
+        if root is None:
+            raise DataError("midi2img is not running from a checkout: point it at the label "
+                            "tables (gtzan_artists.csv, emotion4q_artists.csv) with --labels")
+        labels = root / LABELS_REL
+    missing = [n for n in ("gtzan_artists.csv", "emotion4q_artists.csv")
+               if not (Path(labels) / n).is_file()]
+    if missing:
+        raise DataError(f"{labels} has no {', '.join(missing)} (point midi2img at the label "
+                        f"tables with --labels; in a checkout they are in {LABELS_REL})")
+    return Path(labels)
 
 
 def read_labels_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a hand-made label table in ``bench/data`` (``#`` lines are comments)."""
+    """Rows of a hand-made label table (``#`` lines are comments)."""
     with path.open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def emotion4q_voices(labels: Path) -> dict[str, str]:
+    """emotion4q artist -> lead voice (female, male, instrumental, mixed)."""
+    return {r["artist"]: r["voice"] for r in read_labels_csv(labels / "emotion4q_artists.csv")}
+
+
+# ---- emotion4q analyses ----------------------------------------------------------------------
+
+
+def analyse_recordings(src: Path, out: Path, *, log: Log = quiet) -> None:
+    """Analyse every recording under ``src`` into ``out`` with ``midi2img convert --image none
+    --jobs auto --resume`` (analyses already there are kept).
+
+    Raises:
+        Midi2ImgError: the conversion failed as a whole (a failed track is only logged).
+    """
+    import subprocess
+    import sys
+
+    from midi2img.errors import Midi2ImgError
+
+    cmd = [sys.executable, "-m", "midi2img.cli", "convert", str(src), "-o", str(out),
+           "--image", "none", "--jobs", "auto", "--resume", "--json"]
+    log(f"  analysing {src} into {out} (resumable) ...")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode == 1:  # some track failed; the run record says which
+        log(f"  some tracks failed: see {out / 'run.jsonl'}")
+    elif done.returncode != 0:
+        raise Midi2ImgError(f"convert failed ({done.returncode}): "
+                            f"{done.stderr.strip()[-500:]}")
+
+
+def read_analyses(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each track folder's name and ``analysis.json`` under ``out``, in path order.
+
+    Raises:
+        DataError: an analysis cannot be read.
+    """
+    from midi2img.convert import read_output
+    from midi2img.errors import DataError
+
+    for f in sorted(out.rglob("analysis.json")):
+        a = read_output(f.parent)
+        if a is None:
+            raise DataError(f"{f}: unreadable; delete it and rerun")
+        yield f.parent.name, a
+
+
+# ---- GTZAN taggrams --------------------------------------------------------------------------
 
 
 def gtzan_index(data: Path) -> dict[str, tuple[str, str]]:

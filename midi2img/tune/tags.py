@@ -1,4 +1,4 @@
-"""Measure the thresholds of the tag keyword rules (``keywords/tags.toml``).
+"""``midi2img tune tags``: measure the thresholds of the tag keyword rules (``keywords/tags.toml``).
 
 Every tag of every rule gets its threshold from a measurement on labelled audio: a grid search
 over all of the rule's tags at once for the best **F0.5** (precision weighs twice recall: an
@@ -9,7 +9,7 @@ reaches :data:`MIN_PRECISION`; the report lists the forms that did not.
 * **Instruments** (``renders``): excerpts of 18 real pieces (VGMIDI, EMOPIA) played by one
   General MIDI instrument at a time or arranged for a few (melody, accompaniment, bass, a GM drum
   pattern), rendered with fluidsynth + FluidR3 GM and tagged as the analysis does
-  (``bench/tag_corpus.py``); leave-one-source-piece-out. Renders are cleaner than real mixes, so
+  (:mod:`midi2img.tune.corpus`); leave-one-source-piece-out. Renders are cleaner than real mixes, so
   a rule must also stay silent on real clips where its instrument is implausible
   (:data:`REAL_GUARD`: emotion4q clips of genres that seldom feature it): only thresholds that
   fire on at most :data:`GUARD_RATE` of them are candidates, in every fold as in the final
@@ -28,31 +28,27 @@ The five shared recordings are never used to choose anything: they are the test
 
 Writes ``keywords/tag_thresholds.toml`` (thresholds and their figures, read by
 ``midi2img.tag_rules``) and ``bench/tag_keywords.md`` (the report). Renders and real-clip tags
-are cached in ``bench/work/tag_keywords``: a run with the cache takes under a minute, a fresh
-one about 25 minutes on two busy cores (1188 renders, 799 real clips).
-
-Usage: python bench/tune_tag_keywords.py [--work bench/work/tag_keywords]
-       [--out bench/tag_keywords.md] [--thresholds keywords/tag_thresholds.toml]
+are cached in ``<cache>/tune``: a run with the cache takes under a minute, a fresh one about 25
+minutes on two busy cores (1188 renders, 799 real clips).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import itertools
-import sys
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tag_corpus as tc  # noqa: E402
+from midi2img.errors import Midi2ImgError
+from midi2img.tune import Log, quiet
+from midi2img.tune import corpus as tc
 
-ROOT = Path(__file__).resolve().parents[1]
 #: F-beta of the objective: beta = 0.5 weighs precision twice as much as recall.
 BETA = 0.5
 #: Candidate thresholds for every tag.
@@ -192,7 +188,7 @@ ERA_CANDIDATES: list[dict[str, Any]] = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dataset:
     """Labelled pooled probabilities for one rule: rows, labels and CV groups."""
 
@@ -203,7 +199,7 @@ class Dataset:
     description: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tuned:
     """A rule's measured thresholds and figures."""
 
@@ -222,7 +218,7 @@ class Tuned:
     render_optimum: dict[str, float] | None = None
     guard: str = ""
     check: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     group_precision: float | None = None
 
     def basis(self) -> str:
@@ -402,10 +398,12 @@ def tune(rule: Mapping[str, Any], data: Dataset,
                   tp, fp, fn, int(pos.sum()), int((~pos).sum()), len(groups))
     if rates is not None:
         c0 = _pick(f_all, combos, len(when))
-        tuned.render_optimum = {n: float(v) for n, v in zip(names, combos[c0], strict=True)}
-        tuned.guard = (f"fires on {rates[c]:.1%} of implausible real clips" if c0 == c else
-                       f"render optimum {_fmt_thr(tuned.render_optimum)} fired on "
-                       f"{rates[c0]:.1%} of implausible real clips; chosen {rates[c]:.1%}")
+        optimum = {n: float(v) for n, v in zip(names, combos[c0], strict=True)}
+        tuned = dataclasses.replace(
+            tuned, render_optimum=optimum,
+            guard=(f"fires on {rates[c]:.1%} of implausible real clips" if c0 == c else
+                   f"render optimum {_fmt_thr(optimum)} fired on "
+                   f"{rates[c0]:.1%} of implausible real clips; chosen {rates[c]:.1%}"))
     return tuned
 
 
@@ -427,7 +425,7 @@ def tune_group(rules: Sequence[Mapping[str, Any]], probs: Mapping[str, np.ndarra
         Each rule's thresholds with the group decision's held-out figures for that rule.
     """
     if any(len(r["when"]) != 1 or r.get("unless") for r in rules):
-        raise SystemExit("group tuning takes rules with one `when` tag and no `unless`")
+        raise Midi2ImgError("group tuning takes rules with one `when` tag and no `unless`")
     cols = np.stack([_column(probs, r["when"][0]) for r in rules], axis=1)  # (n, k)
     combos = np.array(list(itertools.product(GRID, repeat=len(rules))), dtype=np.float64)
     target = np.array([list(targets).index(lab) if lab in targets else -1 for lab in labels])
@@ -456,14 +454,14 @@ def tune_group(rules: Sequence[Mapping[str, Any]], probs: Mapping[str, np.ndarra
         tpj = sum(int(right_k[j, cg, g]) for g, cg in enumerate(chosen))
         fpj = sum(int(wrong_k[j, cg, g]) for g, cg in enumerate(chosen))
         fnj = int(npos_k[j].sum()) - tpj
-        t = Tuned(rule["id"], {rule["when"][0]: float(combos[c, j])}, name,
-                  tpj / max(tpj + fpj, 1), tpj / max(tpj + fnj, 1), float(fbeta(tpj, fpj, fnj)),
-                  tpj, fpj, fnj, int(npos_k[j].sum()), int(len(labels) - npos_k[j].sum()),
-                  len(ugroups))
-        t.group_precision = tp / max(tp + fp, 1)
-        t.notes.append(f"group decision held out: precision {t.group_precision:.2f}, "
-                       f"recall {tp / max(tp + fn, 1):.2f} over {len(rules)} rules")
-        out[rule["id"]] = t
+        group_precision = tp / max(tp + fp, 1)
+        out[rule["id"]] = Tuned(
+            rule["id"], {rule["when"][0]: float(combos[c, j])}, name,
+            tpj / max(tpj + fpj, 1), tpj / max(tpj + fnj, 1), float(fbeta(tpj, fpj, fnj)),
+            tpj, fpj, fnj, int(npos_k[j].sum()), int(len(labels) - npos_k[j].sum()),
+            len(ugroups), group_precision=group_precision,
+            notes=(f"group decision held out: precision {group_precision:.2f}, "
+                   f"recall {tp / max(tp + fn, 1):.2f} over {len(rules)} rules",))
     return out
 
 
@@ -488,15 +486,15 @@ def _fmt_thr(thr: Mapping[str, float]) -> str:
 class Corpora:
     """Every corpus, tagged (from the cache when it is there) and labelled."""
 
-    def __init__(self, data: Path, work: Path) -> None:
-        print("renders ...", flush=True)
-        self.plan, self.rprobs = tc.tag_renders(data, work)
-        print("real clips ...", flush=True)
-        self.real_items, self.real_probs = tc.tag_real(data, work)
+    def __init__(self, data: Path, work: Path, labels: Path, *, log: Log = quiet) -> None:
+        log("renders ...")
+        self.plan, self.rprobs = tc.tag_renders(data, work, log=log)
+        log("real clips ...")
+        self.real_items, self.real_probs = tc.tag_real(data, work, log=log)
         self.g_items, g_msd = tc.gtzan_taggrams(data)
         self.g_probs = {"msd": g_msd}
         self.g_groups = np.array([it["artist"] or f"?{it['clip']}" for it in self.g_items])
-        rows = tc.read_labels_csv(ROOT / "bench" / "data" / "gtzan_artists.csv")
+        rows = tc.read_labels_csv(labels / "gtzan_artists.csv")
         by_artist = {r["artist"]: r for r in rows if not r["title"]}
         by_title = {(r["artist"], r["title"]): r for r in rows if r["title"]}
         found = [by_title.get((it["artist"], it["title"])) or by_artist.get(it["artist"])
@@ -506,8 +504,7 @@ class Corpora:
         self.e4 = np.array([it["corpus"] == "emotion4q" for it in self.real_items])
         self.e4_genres = [frozenset(g.strip() for g in it["genres"].split(";") if g.strip())
                           for it in self.real_items]
-        voice = {r["artist"]: r["voice"]
-                 for r in tc.read_labels_csv(ROOT / "bench" / "data" / "emotion4q_artists.csv")}
+        voice = tc.emotion4q_voices(labels)
         self.e4_voice = np.array([voice.get(it["artist"], "") if e else ""
                                   for it, e in zip(self.real_items, self.e4, strict=True)])
 
@@ -569,30 +566,44 @@ def measure(rule: Mapping[str, Any], corp: Corpora) -> Tuned:
         else:
             t = tune(rule, corp.e4_voice_and_renders(rid))
         return t
-    raise SystemExit(f"rule {rid}: bench/tune_tag_keywords.py has no measurement for it")
+    raise Midi2ImgError(f"rule {rid}: midi2img.tune.tags has no measurement for it")
 
 
 # ---- main ------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    from midi2img.config import data_dir
-    from midi2img.tag_rules import parse_tag_rules
+@dataclass(frozen=True)
+class TagsResult:
+    """What ``tune tags`` writes: the thresholds file, the report, and the rules under the bar."""
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "tag_keywords")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "tag_keywords.md")
-    ap.add_argument("--thresholds", type=Path, default=ROOT / "keywords" / "tag_thresholds.toml")
-    args = ap.parse_args()
-    rules_raw = tomllib.loads((ROOT / "keywords" / "tags.toml").read_text(encoding="utf-8"))
+    thresholds_toml: str
+    report: str
+    weak: tuple[str, ...]
+
+
+def run(data: Path, *, work: Path, labels: Path, log: Log = quiet) -> TagsResult:
+    """Measure every rule of the shipped ``tags.toml`` (see the module docstring).
+
+    Args:
+        data: The shared data folder (VGMIDI, EMOPIA, the five recordings, emotion4q, GTZAN).
+        work: The cache folder for renders and tags.
+        labels: The folder of the hand-made label tables (:func:`corpus.labels_dir`).
+        log: Progress printer.
+    """
+    from importlib import resources
+
+    from midi2img.tag_rules import RULES_FILE, parse_tag_rules
+
+    rules_raw = tomllib.loads((resources.files("midi2img.keywords") / RULES_FILE)
+                              .read_text(encoding="utf-8"))
     rules = rules_raw["rule"]
-    corp = Corpora(data_dir(), args.work)
+    corp = Corpora(data, work, labels, log=log)
     detectors = add_detectors(corp)  # measured as rule forms for the report, not shipped
 
     tuned: dict[str, Tuned] = {}
     shipped_eras = {r["id"]: r for r in rules if r["id"] in ERA_LABELS}
     if set(shipped_eras) - {r["id"] for r in ERA_CANDIDATES}:
-        raise SystemExit("era rules must be among ERA_CANDIDATES (they are tuned jointly)")
+        raise Midi2ImgError("era rules must be among ERA_CANDIDATES (they are tuned jointly)")
     era_rules = [shipped_eras.get(r["id"], r) for r in ERA_CANDIDATES]
     keep = corp.g_decade != ""
     era_tuned = tune_group(era_rules, {"msd": corp.g_probs["msd"][keep]}, corp.g_decade[keep],
@@ -601,8 +612,9 @@ def main() -> None:
     tuned.update({rid: t for rid, t in era_tuned.items() if rid in shipped_eras})
     group_precision = era_tuned[era_rules[0]["id"]].group_precision or 0.0
     if shipped_eras and group_precision < MIN_PRECISION:
-        raise SystemExit(f"the era group decision's held-out precision {group_precision:.2f} "
-                         f"is under the bar {MIN_PRECISION}: ship no era rule")
+        raise Midi2ImgError(f"the era group decision's held-out precision "
+                            f"{group_precision:.2f} is under the bar {MIN_PRECISION}: ship no "
+                            f"era rule")
     for rule in rules:
         if rule["id"] not in tuned:
             tuned[rule["id"]] = measure(rule, corp)
@@ -612,10 +624,10 @@ def main() -> None:
         t = tuned[rule["id"]]
         if t.cv_precision < MIN_PRECISION and t.dataset != "gtzan-era":
             weak.append(rule["id"])
-        print(f"  {rule['id']:16s} {_fmt_thr(t.thresholds):52s} P {t.cv_precision:.2f} "
-              f"R {t.cv_recall:.2f} ({t.tp}/{t.fp}/{t.fn}) {t.guard}", flush=True)
-    write_thresholds(args.thresholds, tuned)
-    book = parse_tag_rules(rules_raw, tomllib.loads(args.thresholds.read_text()))
+        log(f"  {rule['id']:16s} {_fmt_thr(t.thresholds):52s} P {t.cv_precision:.2f} "
+            f"R {t.cv_recall:.2f} ({t.tp}/{t.fp}/{t.fn}) {t.guard}")
+    text = thresholds_toml(tuned)
+    book = parse_tag_rules(rules_raw, tomllib.loads(text))
     alternatives = {name: tune({"id": name, **rule}, corp.renders(label), corp.guard(label))
                     for name, (rule, label) in ALTERNATIVES.items()}
     lines = report_header(corp)
@@ -631,11 +643,7 @@ def main() -> None:
     lines += era_section(era_rules, era_tuned, corp, alone.cv_precision)
     lines += real_section(book, corp)
     lines += alternatives_section(alternatives)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} and {args.thresholds}")
-    if weak:
-        raise SystemExit(f"rules under the precision bar {MIN_PRECISION}: {', '.join(weak)} "
-                         f"(drop them from keywords/tags.toml or find a better form)")
+    return TagsResult(text, "\n".join(lines) + "\n", tuple(weak))
 
 
 def _pooled(probs: Mapping[str, np.ndarray], i: int) -> dict[str, dict[str, float]]:
@@ -669,19 +677,21 @@ def check_voice_on_emotion4q(rules: Sequence[Mapping[str, Any]], tuned: dict[str
                      f"{', '.join(f'{v} {n}' for v, n in sorted(by.items()))}) | {prec:.2f} | "
                      f"{rec:.2f} |")
         if tuned[rid].dataset == "gtzan-voice":
-            tuned[rid].check = f"on emotion4q songs (not tuned on): precision {prec:.2f}, " \
-                               f"recall {rec:.2f}"
+            tuned[rid] = dataclasses.replace(
+                tuned[rid], check=f"on emotion4q songs (not tuned on): precision {prec:.2f}, "
+                                  f"recall {rec:.2f}")
     return lines
 
 
-def write_thresholds(path: Path, tuned: Mapping[str, Tuned]) -> None:
-    """Write the measured thresholds as TOML (by hand: tomllib only reads)."""
+def thresholds_toml(tuned: Mapping[str, Tuned]) -> str:
+    """The measured thresholds as TOML (``keywords/tag_thresholds.toml``; written by hand:
+    tomllib only reads)."""
 
     def q(s: str) -> str:
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     out = ["# Measured thresholds of the tag keyword rules (keywords/tags.toml).",
-           "# Written by bench/tune_tag_keywords.py (`make tune-tags`): do not edit by hand.",
+           "# Written by `midi2img tune tags` (`make tune-tags`): do not edit by hand.",
            "# How they were measured, with every figure: bench/tag_keywords.md.",
            f"beta = {BETA}", f"min_precision = {MIN_PRECISION}", ""]
     for rid, t in tuned.items():
@@ -695,7 +705,7 @@ def write_thresholds(path: Path, tuned: Mapping[str, Tuned]) -> None:
                 f"{q(k)} = {v:g}" for k, v in t.render_optimum.items()) + " }")
         out += [f"[rule.{q(rid)}.threshold]"] + [f"{q(k)} = {v:g}" for k, v in
                                                  t.thresholds.items()] + [""]
-    path.write_text("\n".join(out), encoding="utf-8")
+    return "\n".join(out)
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -711,7 +721,7 @@ def report_header(corp: Corpora) -> list[str]:
     return [
         "# Tag keyword thresholds (instruments, voice, era)",
         "",
-        "Written by `bench/tune_tag_keywords.py` (`make tune-tags`); the thresholds go to "
+        "Written by `midi2img tune tags` (`make tune-tags`); the thresholds go to "
         "`keywords/tag_thresholds.toml`, the rules are `keywords/tags.toml`. Tags are pooled "
         "by the mean over 3 s windows, as the analysis does. Each rule's thresholds (all of its "
         "tags at once, grid search) maximise **F0.5** (precision weighs twice recall: an "
@@ -814,10 +824,10 @@ def era_section(era_rules: Sequence[Mapping[str, Any]], era_tuned: Mapping[str, 
     lines += ["", "Confusion with the final thresholds (in-sample; rows: the era named, "
               "columns: the decade of the recording):", "",
               "| named | " + " | ".join(decades) + " |", "|---|" + "---|" * len(decades)]
-    for j, r in enumerate([*era_rules, None]):
-        sel = pick == (j if r is not None else -1)
+    for j, named in enumerate([*era_rules, None]):
+        sel = pick == (j if named is not None else -1)
         row = Counter(corp.g_decade[keep][sel])
-        lines.append(f"| {r['keyword'] if r else '(none)'} | " +
+        lines.append(f"| {named['keyword'] if named else '(none)'} | " +
                      " | ".join(str(row[d]) for d in decades) + " |")
     return lines
 
@@ -917,7 +927,3 @@ def summary_section(rules: Sequence[Mapping[str, Any]], tuned: Mapping[str, Tune
         "does not separate male singers, so the male voice "
         "comes from MTT's 'male' tag, measured on emotion4q songs and renders.",
     ]
-
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,14 @@
-"""Genre imagery on real recordings: measure, per genre, how sure the network must be.
-
-Usage: python bench/tune_genre_real.py [--out bench/genre_real.md]
-       [--floors keywords/genre_floors.toml] [--work bench/work/texture]
+"""``midi2img tune genre-floors``: genre imagery on real recordings, per genre how sure the
+network must be.
 
 The genre network and its decision threshold (``confident``) were chosen on GTZAN, whose 30 s
 clips are one recording per song of each genre's core. Real catalogues are wider: the 794
 emotion4q recordings (AllMusic previews) carry AllMusic's genres for each song and were never
-used by the genre network. The analyses are the ones ``bench/bench_texture.py`` writes
-(``convert --image none --resume`` into ``--work``); what is read is each recording's genre
-probabilities and the model's ``confident`` threshold, so the figures do not depend on the
-keyword rules that wrote the analyses.
+used by the genre network. The analyses are written by ``midi2img convert --image none
+--resume`` into ``<cache>/tune/analyses/emotion4q`` (:func:`midi2img.tune.corpus.
+analyse_recordings`; ``bench/bench_texture.py`` reads the same ones); what is read is each
+recording's genre probabilities and the model's ``confident`` threshold, so the figures do not
+depend on the keyword rules that wrote the analyses.
 
 A genre's imagery ("smoky blues bar", "tropical beach") is **right** when AllMusic's genres hold
 one it may fairly stand for (:data:`COMPATIBLE`: AllMusic is coarser than GTZAN - metal and rock
@@ -25,22 +24,23 @@ too little real evidence to overrule the model, and its threshold stands. The fi
 folds and scores them on it, the counts summed over folds. The floors are then chosen on all
 794, and, as for the tag rules, a genre whose held-out share stays under :data:`TARGET` (on at
 least :data:`MIN_FIRED` recordings) gets no imagery on real recordings at all (``inf``).
-Writes ``keywords/genre_floors.toml`` (read by :mod:`midi2img.rules`) and the report.
+Writes ``keywords/genre_floors.toml`` (read by :mod:`midi2img.rules`) and the report
+(``bench/genre_real.md``).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from midi2img.tune import Log, quiet
 
 #: Share of right imagery a floor must reach (the tag keyword rules' precision bar).
 TARGET = 0.7
@@ -65,17 +65,23 @@ COMPATIBLE: dict[str, set[str]] = {
 }
 
 
-def read(work: Path, data: Path) -> list[dict[str, Any]]:
-    """One row per recording: its artist and artist group (the one the affect model's split
-    uses), top genre, its probability, whether AllMusic agrees."""
-    from bench_texture import analyses
+def read(analyses: Iterable[tuple[str, dict[str, Any]]], data: Path) -> list[dict[str, Any]]:
+    """One row per analysis (``(song, analysis)`` pairs of emotion4q recordings): its artist
+    and artist group (the one the affect model's split uses), top genre, its probability,
+    whether AllMusic agrees.
 
+    Raises:
+        DataError: an analysis is of no emotion4q song.
+    """
+    from midi2img.errors import DataError
     from midi2img.mood.dataset import emotion4q_clips
 
     clips = {c.song: c for c in emotion4q_clips(data)}
     rows = []
-    for name, a in analyses(work):
-        c = clips[name]
+    for name, a in analyses:
+        c = clips.get(name)
+        if c is None:
+            raise DataError(f"analysis {name!r} is of no emotion4q song")
         probs = a["genre"]["probabilities"]
         top = max(sorted(probs), key=probs.__getitem__)
         allmusic = set(c.genres)
@@ -146,8 +152,9 @@ def _share(right: int, fired: int) -> str:
 
 
 def floors_toml(m: dict[str, dict[str, Any]], confident: float) -> str:
+    """``keywords/genre_floors.toml`` for the measurement ``m`` (:func:`measure`)."""
     lines = ["# Per-genre floors for genre imagery on real recordings. WRITTEN by",
-             "# bench/tune_genre_real.py (make tune-genre-real): do not edit by hand.",
+             "# `midi2img tune genre-floors` (make tune-genre-real): do not edit by hand.",
              "# A genre gives its imagery only when its probability also reaches its floor",
              "# (inf: never). Chosen on the 794 emotion4q recordings against their AllMusic",
              f"# genres: at least {TARGET} right, held out by artist as in-sample, on at least",
@@ -164,16 +171,18 @@ def floors_toml(m: dict[str, dict[str, Any]], confident: float) -> str:
 
 
 def report(m: dict[str, dict[str, Any]], n: int, confident: float, seconds: float) -> str:
+    """The markdown report of the measurement ``m`` on ``n`` recordings."""
     lines = ["# Genre imagery on real recordings (`make tune-genre-real`)", "",
-             f"Written by `bench/tune_genre_real.py` in {seconds:.0f} s on {n} emotion4q "
+             f"Written by `midi2img tune genre-floors` in {seconds:.0f} s on {n} emotion4q "
              "recordings (AllMusic previews, genres from their metadata; the genre network never "
              "saw them). Method, and the correspondence of GTZAN to AllMusic genres, in the "
-             "script's docstring. 'right': AllMusic lists a genre the imagery may stand for.", "",
+             "docstring of `midi2img/tune/genre_floors.py`. 'right': AllMusic lists a genre the "
+             "imagery may stand for.", "",
              f"| genre | imagery at the model's threshold (p >= {confident:g}): right | share "
              "| held out (5-fold, by artist): right | share | floor chosen on all | shipped "
              "floor | with it, in-sample: right | AllMusic genres it may stand for | wrong "
              "before (first 3) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    tot = defaultdict(int)
+    tot: defaultdict[str, int] = defaultdict(int)
     for g, v in m.items():
         for k in ("before_fired", "before_right", "held_fired", "held_right"):
             tot[k] += v[k]
@@ -195,31 +204,32 @@ def report(m: dict[str, dict[str, Any]], n: int, confident: float, seconds: floa
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=HERE / "genre_real.md")
-    ap.add_argument("--floors", type=Path, default=ROOT / "keywords" / "genre_floors.toml")
-    ap.add_argument("--work", type=Path, default=HERE / "work" / "texture")
-    args = ap.parse_args()
-    from bench_texture import convert
+@dataclass(frozen=True)
+class FloorsResult:
+    """What ``tune genre-floors`` writes: the floors file and the report."""
 
-    from midi2img.config import data_dir
-    from midi2img.io import atomic_write_text
+    floors_toml: str
+    report: str
 
-    data = data_dir()
+
+def run(data: Path, *, work: Path, log: Log = quiet) -> FloorsResult:
+    """Analyse the emotion4q recordings (resumable, into ``work/analyses/emotion4q``) and
+    measure the floors on them.
+
+    Raises:
+        DataError: the analyses come from different genre models, or are not of emotion4q.
+    """
+    from midi2img.errors import DataError
+    from midi2img.tune.corpus import analyse_recordings, read_analyses
+
     t0 = time.perf_counter()
-    convert(data / "emotion4q" / "audio", args.work / "emotion4q")
-    rows = read(args.work / "emotion4q", data)
+    out = work / "analyses" / "emotion4q"
+    analyse_recordings(data / "emotion4q" / "audio", out, log=log)
+    rows = read(read_analyses(out), data)
     confident = {r["confident"] for r in rows}
     if len(confident) != 1:
-        raise SystemExit(f"analyses from different genre models: confident {sorted(confident)}")
+        raise DataError(f"analyses from different genre models (confident "
+                        f"{sorted(confident)}): delete {out} and rerun")
     c = confident.pop()
     m = measure(rows, c)
-    atomic_write_text(args.floors, floors_toml(m, c))
-    text = report(m, len(rows), c, time.perf_counter() - t0)
-    atomic_write_text(args.out, text)
-    print(text)
-
-
-if __name__ == "__main__":
-    main()
+    return FloorsResult(floors_toml(m, c), report(m, len(rows), c, time.perf_counter() - t0))

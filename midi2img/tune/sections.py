@@ -1,10 +1,11 @@
-"""How long a storyboard section must be for tag and mood keywords of its own.
+"""``midi2img tune sections``: how long a storyboard section must be for tag and mood keywords
+of its own.
 
 A section's tag keywords come from the taggers' windows inside it (3 s each, one every 4 s), and
 its valence and arousal from the audio affect model on the same stretch. The thresholds and the
 model were measured on whole 15-30 s clips; pooled over one or two windows they are noisier.
 This measures how much, on real recordings, and picks the fewest windows a section needs
-(:data:`midi2img.convert.MIN_SECTION_TAG_WINDOWS`); a shorter section takes the whole track's
+(``min_tag_windows`` in ``keywords/sections.toml``); a shorter section takes the whole track's
 tags and affect.
 
 * **Voice** (labelled): emotion4q clips of artists with a known lead voice
@@ -20,24 +21,27 @@ tags and affect.
 
 Choice: the smallest ``n`` at which every voice rule is within :data:`PRECISION_SLACK` of its
 whole-clip precision and at most :data:`MAX_NEW_SHARE` of instrument keywords are new. The
-five shared recordings are not used.
-
-Usage: python bench/tune_sections.py [--work bench/work/sections] [--out bench/section_evidence.md]
+five shared recordings are not used. Writes ``keywords/sections.toml`` and the report
+(``bench/section_evidence.md``); the window tags are cached in ``<cache>/tune`` (shared with
+``tune tags``), the affect model's clip features in ``<cache>`` (shared with ``mood train``).
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import sys
+import tomllib
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from midi2img.tune import Log, quiet
+
+if TYPE_CHECKING:
+    from midi2img.tag_rules import TagRuleBook
+
 #: A voice rule may lose at most this much precision against whole clips.
 PRECISION_SLACK = 0.03
 #: At most this share of an excerpt's instrument keywords may be ones its whole clip lacks.
@@ -46,58 +50,48 @@ MAX_NEW_SHARE = 0.10
 WINDOW_COUNTS = (1, 2, 3, 4, 5, 6)
 #: Excerpt lengths (s) for the affect model.
 AFFECT_LENGTHS = (3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0)
+#: The voice rules and the lead voice each names.
 VOICE = {"female-singer": "female", "male-singer": "male", "instrumental": "instrumental"}
 
 
-def voice_labels() -> dict[str, str]:
-    """Artist -> lead voice (female, male, instrumental, mixed)."""
-    from tag_corpus import read_labels_csv
+def window_tags(data: Path, work: Path, *, log: Log = quiet
+                ) -> tuple[list[dict[str, str]], list[dict[str, np.ndarray]]]:
+    """Every emotion4q clip (``file``, ``artist``, in file order) and its per-window MSD and MTT
+    rows (:func:`midi2img.tune.corpus.tag_recordings`, cached in ``work``)."""
+    from midi2img.tune.corpus import emotion4q_rows, tag_recordings
 
-    return {r["artist"]: r["voice"]
-            for r in read_labels_csv(ROOT / "bench" / "data" / "emotion4q_artists.csv")}
-
-
-def window_tags(data: Path, work: Path) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
-    """Per-window MSD and MTT rows of every emotion4q clip (cached in ``work``)."""
-    from midi2img.tagger import tag_file
-
-    with (data / "emotion4q" / "metadata.csv").open(newline="", encoding="utf-8") as fh:
-        rows = sorted(csv.DictReader(fh), key=lambda r: r["file"])
+    rows = emotion4q_rows(data)
     items = [{"file": r["file"], "artist": r["artist"]} for r in rows]
-    meta, npz = work / "windows.json", work / "windows.npz"
-    if meta.is_file() and npz.is_file() and json.loads(meta.read_text()) == items:
-        with np.load(npz, allow_pickle=False) as z:
-            return items, {k: z[k] for k in z.files}
-    out: dict[str, np.ndarray] = {}
-    for i, item in enumerate(items):
-        r = tag_file(data / "emotion4q" / item["file"])
-        out[f"{i}_msd"], out[f"{i}_mtt"] = r.probabilities["msd"], r.probabilities["mtt"]
-        if i % 100 == 0:
-            print(f"  tagged {i + 1}/{len(items)} clips", file=sys.stderr, flush=True)
-    work.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(npz, **out)
-    meta.write_text(json.dumps(items))
-    return items, out
+    tagged = tag_recordings(data, [f"emotion4q/{it['file']}" for it in items], work, log=log)
+    return items, list(tagged.windows)
 
 
-def tag_figures(items: list[dict[str, str]], rows: dict[str, np.ndarray]) -> dict[Any, Any]:
+def tag_figures(items: Sequence[Mapping[str, str]], windows: Sequence[Mapping[str, np.ndarray]],
+                voices: Mapping[str, str], *, book: TagRuleBook | None = None
+                ) -> dict[Any, Any]:
     """Per excerpt size: voice precision (correct, fired) per rule, and instrument keywords
-    (new, all)."""
+    (new, all).
+
+    Args:
+        items: One dict per clip with its ``artist``.
+        windows: Per clip, the ``(windows, 50)`` rows of the ``"msd"`` and ``"mtt"`` taggers.
+        voices: Artist -> lead voice (``female``, ``male``, ``instrumental``; others ignored).
+        book: The tag rules (default: the shipped ones).
+    """
     from midi2img.tag_rules import fired_rules, known_tags
 
     names = known_tags()
-    voices = voice_labels()
 
     def fire(msd: np.ndarray, mtt: np.ndarray) -> set[str]:
         tags = {"msd": dict(zip(names["msd"], map(float, msd), strict=True)),
                 "mtt": dict(zip(names["mtt"], map(float, mtt), strict=True))}
-        return {r.id for r, _, _ in fired_rules(tags)}
+        return {r.id for r, _, _ in fired_rules(tags, book=book)}
 
     sizes: list[Any] = [*WINDOW_COUNTS, "whole"]
     voice: dict[Any, dict[str, list[int]]] = {n: defaultdict(lambda: [0, 0]) for n in sizes}
     new = {n: [0, 0, 0] for n in sizes}  # new instrument keywords, all, excerpts
     for i, item in enumerate(items):
-        msd, mtt = rows[f"{i}_msd"], rows[f"{i}_mtt"]
+        msd, mtt = windows[i]["msd"], windows[i]["mtt"]
         whole = fire(msd.mean(0), mtt.mean(0))
         label = voices.get(item["artist"])
         for n in sizes:
@@ -117,8 +111,10 @@ def tag_figures(items: list[dict[str, str]], rows: dict[str, np.ndarray]) -> dic
     return {"voice": voice, "new": new, "sizes": sizes}
 
 
-def affect_figures(data: Path) -> dict[str, Any]:
-    """Out-of-fold accuracies (arousal, valence, quadrant) of whole clips and of excerpts."""
+def affect_figures(data: Path, *, cache: Path | None = None, log: Log = quiet
+                   ) -> dict[Any, Any]:
+    """Out-of-fold accuracies (arousal, valence, quadrant) of whole clips and of excerpts (the
+    clips' features cached in ``cache``, as ``mood train`` caches them)."""
     from midi2img.modeling import load_shipped
     from midi2img.mood import train_audio as ta
     from midi2img.mood.dataset import emotion4q_clips
@@ -127,7 +123,7 @@ def affect_figures(data: Path) -> dict[str, Any]:
     cfg = ta._config_of(model)
     clips = emotion4q_clips(data, seed=cfg.seed)
     train = [c for c in clips if c.split == "train"]
-    described = ta.describe_clips(train, data)
+    described = ta.describe_clips(train, data, cache=cache, log=log)
     views = []
     for length in AFFECT_LENGTHS:
         views.append([ta.feature_matrix(described, window=(a, a + length))
@@ -135,7 +131,7 @@ def affect_figures(data: Path) -> dict[str, Any]:
     raw, extra = ta.out_of_fold(ta.feature_matrix(described), train, cfg, seed=cfg.seed,
                                 extra=[v for vs in views for v in vs])
     y = ta._targets(train)
-    out = {"whole": tuple(ta._accuracies(raw, y)), "clips": len(train)}
+    out: dict[Any, Any] = {"whole": tuple(ta._accuracies(raw, y)), "clips": len(train)}
     k = 0
     for length, vs in zip(AFFECT_LENGTHS, views, strict=True):
         out[length] = tuple(np.mean([ta._accuracies(r, y) for r in extra[k:k + len(vs)]],
@@ -156,12 +152,18 @@ def choose(tags: dict[Any, Any]) -> int:
     return WINDOW_COUNTS[-1]
 
 
-def report(tags: dict[Any, Any], affect: dict[str, Any], chosen: int, shipped: int,
+def report(tags: dict[Any, Any], affect: dict[Any, Any], chosen: int, previous: int | None,
            n_clips: int) -> str:
+    """The markdown report: the figures, and the choice against the value it replaces."""
+    if previous is None:
+        was = "no value was written before"
+    else:
+        was = f"the value it replaces: {previous}" + (", the same" if chosen == previous
+                                                      else ", DIFFERENT")
     lines = ["# Section length for tag and mood keywords of its own (`make tune-sections`)", "",
-             f"Written by `bench/tune_sections.py` on {n_clips} emotion4q recordings (30 s "
-             "previews; tagger windows of 3 s every 4 s, 7 per clip). Method in the script's "
-             "docstring.", "",
+             f"Written by `midi2img tune sections` on {n_clips} emotion4q recordings (30 s "
+             "previews; tagger windows of 3 s every 4 s, 7 per clip). Method in the docstring "
+             "of `midi2img/tune/sections.py`.", "",
              "## Voice and instrument keywords by excerpt size", "",
              "| tagger windows pooled | audio spanned | excerpts | " + " | ".join(
                  f"{r} precision (fired)" for r in VOICE)
@@ -186,34 +188,71 @@ def report(tags: dict[Any, Any], affect: dict[str, Any], chosen: int, shipped: i
     lines += ["", "## Decision", "",
               f"Smallest window count with every voice rule within {PRECISION_SLACK} of its "
               f"whole-clip precision and at most {MAX_NEW_SHARE:.0%} new instrument keywords: "
-              f"**{chosen}** (shipped `MIN_SECTION_TAG_WINDOWS` = {shipped}"
-              + (", the same" if chosen == shipped else ": DIFFERENT, update midi2img/convert.py")
-              + "). A section with fewer windows takes the whole track's "
-              "tags and affect, and says so (`audio_from: track`). A section of length L holds "
-              "L/4 windows, give or take one: 4 windows need 12 to 16 s.", ""]
+              f"**{chosen}** (`min_tag_windows` in `keywords/sections.toml`; {was}). A section "
+              "with fewer windows takes the whole track's tags and affect, and says so "
+              "(`audio_from: track`). A section of length L holds L/4 windows, give or take "
+              f"one: {chosen} windows need {4 * chosen - 4} to {4 * chosen} s.", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "sections"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "section_evidence.md"))
-    args = ap.parse_args()
-    from midi2img.config import data_dir, quiet_libraries
-    from midi2img.convert import MIN_SECTION_TAG_WINDOWS
+def basis(tags: dict[Any, Any], chosen: int, n_clips: int) -> str:
+    """The measurement behind ``chosen``, in words (``basis`` in ``sections.toml``)."""
+    v, whole = tags["voice"][chosen], tags["voice"]["whole"]
+    voice = ", ".join(f"{r} {v[r][0] / v[r][1]:.3f} (whole clips {whole[r][0] / whole[r][1]:.3f})"
+                      if v[r][1] and whole[r][1] else f"{r} -" for r in VOICE)
+    new = tags["new"][chosen]
+    return (f"fewest tagger windows (3 s, one every 4 s) at which every voice rule keeps its "
+            f"whole-clip precision within {PRECISION_SLACK} and at most {MAX_NEW_SHARE:.0%} of "
+            f"instrument keywords are new, on {n_clips} emotion4q recordings: voice precision "
+            f"{voice}; new instrument keywords {new[0] / max(new[1], 1):.2f} ({new[0]} of "
+            f"{new[1]})")
 
-    quiet_libraries()
-    data = data_dir()
-    items, rows = window_tags(data, Path(args.work))
-    tags = tag_figures(items, rows)
-    affect = affect_figures(data)
+
+def sections_toml(chosen: int, basis_text: str) -> str:
+    """``keywords/sections.toml``: the header, ``min_tag_windows`` and its ``basis``."""
+    q = basis_text.replace("\\", "\\\\").replace('"', '\\"')
+    return ("# How long a storyboard section must be for tag and mood keywords of its own.\n"
+            "# Written by `midi2img tune sections` (`make tune-sections`): do not edit by hand.\n"
+            "# How it was measured, with every figure: bench/section_evidence.md.\n"
+            f"min_tag_windows = {chosen}\n"
+            f'basis = "{q}"\n')
+
+
+def previous_value(path: Path) -> int | None:
+    """``min_tag_windows`` of an existing ``sections.toml`` (None: no file, or none in it)."""
+    if not path.is_file():
+        return None
+    value = tomllib.loads(path.read_text(encoding="utf-8")).get("min_tag_windows")
+    return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class SectionsResult:
+    """What ``tune sections`` writes: ``sections.toml``, the report, and the chosen count."""
+
+    sections_toml: str
+    report: str
+    min_tag_windows: int
+
+
+def run(data: Path, *, work: Path, labels: Path, cache: Path | None = None,
+        previous: int | None = None, log: Log = quiet) -> SectionsResult:
+    """Measure the tags and the affect model by excerpt size and choose the section length.
+
+    Args:
+        data: The shared data folder (emotion4q).
+        work: The tune cache folder (window tags).
+        labels: The folder of the hand-made label tables (:func:`corpus.labels_dir`).
+        cache: The feature cache of the audio affect model (default: the user's cache).
+        previous: The value being replaced, for the report.
+        log: Progress printer.
+    """
+    from midi2img.tune.corpus import emotion4q_voices
+
+    items, windows = window_tags(data, work, log=log)
+    tags = tag_figures(items, windows, emotion4q_voices(labels))
+    log("affect model by excerpt length ...")
+    affect = affect_figures(data, cache=cache, log=log)
     chosen = choose(tags)
-    text = report(tags, affect, chosen, MIN_SECTION_TAG_WINDOWS, len(items))
-    Path(args.out).write_text(text)
-    print(text)
-    if chosen != MIN_SECTION_TAG_WINDOWS:
-        sys.exit(f"measured {chosen} windows, shipped {MIN_SECTION_TAG_WINDOWS}")
-
-
-if __name__ == "__main__":
-    main()
+    return SectionsResult(sections_toml(chosen, basis(tags, chosen, len(items))),
+                          report(tags, affect, chosen, previous, len(items)), chosen)
