@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from midi2img.stages import stages as analysis_stages
+
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HF_HUB_OFFLINE": "1"}
 
@@ -61,8 +63,9 @@ def _midi2img() -> str:
     return exe
 
 
-#: Stage-time columns (seconds); ``affect`` includes the audio affect features of the pass.
-STAGES = ["transcribe", "tempo", "tags", "genre", "features", "affect", "keywords_prompt",
+#: Stage-time columns (seconds): every registered analysis stage (``sound`` is the audio affect
+#: model's descriptors of the pass), then the keywords and prompt, and the whole analysis.
+STAGES = [*(s.name for s in analysis_stages()), "keywords_prompt",
           "total"]
 
 
@@ -80,7 +83,7 @@ def stage_table(paths: list[Path]) -> tuple[list[str], dict[str, float]]:
         t = a.timings_s
         total_s += a.features.duration_s
         tags_s += t.get("tags", 0.0)
-        affect_s += t.get("affect", 0.0) + t.get("affect_features", 0.0)
+        affect_s += t.get("affect", 0.0) + t.get("sound", 0.0)
         lines.append(f"| {p.name[:48]} | {a.features.duration_s:.1f} | "
                      + " | ".join(f"{t[s]:.2f}" if s in t else "-" for s in STAGES) + " |")
     per30 = {"tags": 30.0 * tags_s / total_s, "affect": 30.0 * affect_s / total_s}

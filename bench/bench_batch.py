@@ -34,12 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from midi2img.stages import stages as analysis_stages
+
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HF_HUB_OFFLINE": "1",
        "MIDI2IMG_PROGRESS": "0"}
 ENGINES = {"jobs1": ["--jobs", "1"], "jobs2": ["--jobs", "2"], "ray": ["--engine", "ray"]}
-STAGES = ("transcribe", "onset_envelope", "tempo", "genre_features", "genre", "tags", "features",
-          "affect", "keywords_prompt", "images", "write", "total")
+#: Stage-time columns: every registered analysis stage, then the keywords, images and files.
+STAGES = (*(s.name for s in analysis_stages()), "keywords_prompt",
+          "images", "write", "total")
 CLIP_S = 30.0
 
 

@@ -17,6 +17,7 @@ be computed is ``null`` with the reason in ``omitted``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -359,8 +360,10 @@ def _audio_pass(run: _Run, info: AudioInfo, report: ProgressFn) -> dict[str, Pro
     Raises:
         InputError: the recording is silent.
     """
-    processors = {st.name: st.open(run.ctx) for st, why in run.plan
-                  if why is None and st.fed_audio("audio")}
+    processors: dict[str, Processor] = {}
+    for st, why in run.plan:
+        if why is None and st.fed_audio("audio") and (proc := st.open(run.ctx)) is not None:
+            processors[st.name] = proc
     peak = 0.0
     digest = hashlib.sha256()
     report("transcribing", 0.0)
@@ -426,8 +429,8 @@ def analyse_track(path: str | Path, options: AnalysisOptions | None = None, *,
             continue
         proc = processors.get(st.name)
         report(st.label or st.name, _AUDIO_SHARE + 0.08 * i / len(run.plan))
-        run.finish(st, why, (lambda pr=proc: pr.finish(run.results)) if proc is not None
-                   else (lambda s=st: s.run(run.ctx, run.results)))
+        run.finish(st, why, functools.partial(proc.finish, run.results) if proc is not None
+                   else functools.partial(st.run, run.ctx, run.results))
     report("keywords and prompt", 0.98)
     t0 = time.perf_counter()
     keywords, prompt = run.keywords_prompt()
@@ -486,7 +489,8 @@ def analyse_section(track: Analysis, options: AnalysisOptions, index: int, start
     run.reasons = {k: v for k, v in track.omitted.items()
                    if not any(k in st.contract_keys for st in ran)}
     for st in ran:
-        run.finish(st, None, lambda s=st: s.section(ctx, track.results[s.name], run.results))
+        run.finish(st, None, functools.partial(st.section, ctx, track.results[st.name],
+                                               run.results))
     keywords, prompt = run.keywords_prompt()
     sub = Analysis(f"{track.source}#{start_s:.2f}-{end_s:.2f}", track.input_kind,
                    ctx.duration_s, track.stages, dict(run.results), tuple(keywords), prompt,

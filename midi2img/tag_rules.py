@@ -2,7 +2,7 @@
 
 The rules are data: ``keywords/tags.toml`` says which tags give which words (``when`` tags must
 all reach their threshold, ``unless`` tags must stay below theirs), and
-``keywords/tag_thresholds.toml``, written by ``bench/tune_tag_keywords.py``, holds every
+``keywords/tag_thresholds.toml``, written by ``midi2img tune tags``, holds every
 threshold with the measurement it came from (held-out precision and recall). A rule naming a tag
 that neither tagger has, or a tag without a measured threshold, is an error when the rules load,
 so a typo cannot silently never fire and no threshold is set by eye.
