@@ -349,3 +349,62 @@ def test_rendered_records_its_settings_in_the_order_analysis_json_keeps() -> Non
                                     "fallback_reason"]
     with pytest.raises(ValueError, match="size"):
         Rendered(None, renderer="abstract", seed=3, width=0, height=64)
+
+
+class ToyBackend:
+    """A backend registered by a test: a flat picture in the colour of the track's quadrant."""
+
+    COLOURS = {"Q1": (250, 200, 40), "Q2": (200, 30, 30), "Q3": (40, 60, 160),
+               "Q4": (60, 180, 120), None: (128, 128, 128)}
+
+    def __init__(self, options) -> None:  # type: ignore[no-untyped-def]
+        self.options = options
+
+    def ready(self) -> bool:
+        return True
+
+    def prepare(self) -> None:
+        pass
+
+    def draw(self, request):  # type: ignore[no-untyped-def]
+        from PIL import Image
+
+        from midi2img.render import Rendered
+
+        quadrant = (request.analysis.get("affect") or {}).get("quadrant")
+        image = Image.new("RGB", (64, 48), self.COLOURS[quadrant])
+        return Rendered(image, renderer="toy", seed=request.seed, width=64, height=48)
+
+
+def test_a_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch) -> None:
+    """The README's "where to touch" row: a class following ImageBackend and one line in
+    BACKENDS make ``--image NAME`` draw with it, through convert and into analysis.json."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from midi2img.cli import app
+    from midi2img.notes import Notes
+    from midi2img.render import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "toy", f"{__name__}:ToyBackend")
+    mid = tmp_path / "c.mid"
+    pitches = np.array([60, 64, 67, 72] * 4)
+    onsets = np.arange(16) * 0.5
+    Notes.from_arrays(onsets, onsets + 0.45, pitches, np.full(16, 90)).to_pretty_midi() \
+        .write(str(mid))
+    r = CliRunner().invoke(app, ["convert", str(mid), "-o", str(tmp_path / "out"),
+                                 "--image", "toy", "-q"])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "out" / "c"
+    data = json.loads((folder / "analysis.json").read_text())
+    assert data["image"]["renderer"] == "toy" and data["image"]["file"] == "c.png"
+    with Image.open(folder / "c.png") as img:
+        assert img.size == (64, 48)
+        assert img.convert("RGB").getpixel((0, 0)) == ToyBackend.COLOURS[
+            data["affect"]["quadrant"]]
+    bad = CliRunner().invoke(app, ["convert", str(mid), "-o", str(tmp_path / "o2"),
+                                   "--image", "nope"])
+    assert bad.exit_code == 2 and "toy" in bad.output

@@ -368,3 +368,30 @@ def test_the_shipped_genre_floors_load_and_bad_ones_fail() -> None:
     missing = {**data, "floor": {g: v for g, v in data["floor"].items() if g != "pop"}}
     with pytest.raises(Midi2ImgError, match="floor: missing key 'pop'"):
         parse_genre_floors(missing)
+
+
+def test_a_keyword_rule_is_one_entry_in_the_rule_table() -> None:
+    """The README's "where to touch" row: a ``[[rule]]`` appended to the shipped rules.toml
+    loads with the others and fires on the features of a real analysis record, with its value
+    and source in ``because``."""
+    import tomllib
+    from importlib import resources
+
+    from midi2img.features import extract
+    from midi2img.notes import Notes
+    from midi2img.rules import parse_rules
+
+    text = resources.files("midi2img.keywords").joinpath("rules.toml").read_text(encoding="utf-8")
+    text += ('\n[[rule]]\nid = "dense-chords"\nfeature = "chord_change_rate_per_s"\nmin = 0.5\n'
+             'source = "a rule added in a test"\n'
+             'keywords = [{ text = "restless patterns", weight = 0.7, kind = "texture" }]\n')
+    book = parse_rules(tomllib.loads(text))
+    assert book.rules[-1].id == "dense-chords"
+    onsets = np.arange(16) * 0.5
+    pitches = np.array([[60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62]] * 4)
+    notes = Notes.from_arrays(np.repeat(onsets, 3), np.repeat(onsets + 0.45, 3),
+                              pitches.ravel(), np.full(48, 90))
+    flat = extract(notes).flat()
+    assert flat["chord_change_rate_per_s"] >= 0.5
+    hit = next(k for k in apply_rules(flat, rules=book) if k.keyword == "restless patterns")
+    assert hit.rule == "dense-chords" and "a rule added in a test" in hit.because
