@@ -1,4 +1,5 @@
-"""Keywords from the audio taggers: rules load strictly, evidence is stated, known answers hold.
+"""Keywords from the audio taggers (:mod:`midi2img.tag_rules`): rules load strictly, evidence is
+stated, known answers hold.
 
 The known-answer tests render one General MIDI instrument at a time from MIDI built here (a
 piece none of the threshold measurements used) with the GM soundfont, run the real analysis

@@ -1,4 +1,8 @@
-"""End to end on audio with a known ground truth: the demo progression rendered by fluidsynth."""
+"""The analysis of a track (:mod:`midi2img.analysis`): every stage run over a recording into one
+:class:`~midi2img.analysis.Analysis` and its contract dict. Known answers come from audio with a
+known ground truth (the demo progression rendered by fluidsynth); real recordings from the shared
+data check what a mix without pitched notes, or with a genre whose imagery is withheld, gives.
+"""
 
 from __future__ import annotations
 

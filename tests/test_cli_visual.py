@@ -1,4 +1,5 @@
-"""``midi2img report`` and ``midi2img video`` on folders that ``convert`` wrote."""
+"""``midi2img report`` and ``midi2img video`` (:mod:`midi2img.cli.visual`) on folders that
+``convert`` wrote."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The offline abstract renderer: deterministic, and driven by the music in the expected way."""
+"""The offline abstract renderer (:mod:`midi2img.render.abstract`): deterministic, and driven by
+the music in the expected way."""
 
 from __future__ import annotations
 

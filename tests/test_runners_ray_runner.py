@@ -1,6 +1,7 @@
-"""``--engine ray`` on a local Ray instance (``ray.init(num_cpus=2)``): the same analyses as the
-local runner, the same resume and run record, a worker killed mid-batch, and the render actors
-(CPU actors here: no GPU in CI; the GPU arithmetic is checked on its own)."""
+"""The Ray runner (:mod:`midi2img.runners.ray_runner`), ``--engine ray`` on a local Ray instance
+(``ray.init(num_cpus=2)``): the same analyses as the local runner, the same resume and run record,
+a worker killed mid-batch, and the render actors (CPU actors here: no GPU in CI; the GPU
+arithmetic is checked on its own)."""
 
 from __future__ import annotations
 
