@@ -1,5 +1,6 @@
-"""Catalogue-scale ``convert``: inputs (folders, globs, manifests), the output-folder rule,
-resume, the run record, a kill -9 in the middle of a batch, and the process pool."""
+"""Catalogue-scale ``convert`` (:mod:`midi2img.batch`): inputs (folders, globs, manifests), the
+output-folder rule, resume, the run record, and a kill -9 in the middle of a batch. The runners
+that carry a batch out are tested in ``test_runners.py`` and ``test_runners_ray_runner.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pretty_midi
 import pytest
-import soundfile as sf
+from helpers import (
+    SMALL,
+    assert_complete,
+    hidden_files,
+    pulse_audio,
+    small_library,
+    track_folders,
+    triad_midi,
+)
 from typer.testing import CliRunner
 
 from midi2img.batch import (
@@ -26,67 +33,16 @@ from midi2img.batch import (
     output_rel,
     plan_batch,
     read_manifest,
-    read_run_record,
 )
 from midi2img.cli import app
-from midi2img.convert import expected_files, read_output
 
 runner = CliRunner()
-SMALL = ["--image", "abstract", "--width", "64", "--height", "64"]
-
-
-def _midi(path: Path, *, root: int = 60, minor: bool = False, bars: int = 8) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
-    inst = pretty_midi.Instrument(0)
-    third = 3 if minor else 4
-    for i in range(bars):
-        for p in (root - 12, root, root + third, root + 7):
-            inst.notes.append(pretty_midi.Note(80, p + (5 if i % 2 else 0), i * 1.2,
-                                               i * 1.2 + 1.1))
-    pm.instruments.append(inst)
-    pm.write(str(path))
-    return path
-
-
-def _audio(path: Path, *, seconds: float = 6.0, root_hz: float = 261.63) -> Path:
-    """A short recording: a major triad pulsing at 120 BPM."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sr = 22050
-    t = np.arange(int(sr * seconds)) / sr
-    env = np.exp(-4 * (t % 0.5))
-    y = sum(np.sin(2 * np.pi * root_hz * r * t) for r in (1, 1.26, 1.5)) * env * 0.2
-    sf.write(str(path), y.astype(np.float32), sr)
-    return path
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
     text = (out / RUN_RECORD).read_text()
     assert text == "" or text.endswith("\n")
     return [json.loads(line) for line in text.splitlines()]
-
-
-def _track_folders(out: Path) -> list[Path]:
-    """Every track output folder under ``out`` (a folder holding files only)."""
-    found = []
-    for root, dirs, files in os.walk(out):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if files and not dirs and Path(root) != out:
-            found.append(Path(root))
-    return sorted(found)
-
-
-def _assert_complete(folder: Path) -> None:
-    data = read_output(folder)
-    assert data is not None, f"{folder} has no readable analysis.json"
-    assert set(data["provenance"]) == {"input_sha256", "options_sha256"}
-    names = {p.name for p in folder.iterdir()}
-    for name in expected_files(data, folder.name):
-        assert name in names, f"{folder} lacks {name}"
-
-
-def _hidden(out: Path) -> list[Path]:
-    return [Path(r) / n for r, ds, fs in os.walk(out) for n in ds + fs if n.startswith(".")]
 
 
 # ---- inputs and the output-folder rule ---------------------------------------------------------
@@ -178,13 +134,7 @@ def test_stale_staging_is_cleaned_and_a_moved_result_restored(tmp_path: Path) ->
 
 @pytest.fixture()
 def library(tmp_path: Path) -> Path:
-    lib = tmp_path / "lib"
-    _midi(lib / "major" / "demo.mid")
-    _midi(lib / "minor" / "demo.mid", root=57, minor=True)
-    _midi(lib / "solo.midi", root=62)
-    _audio(lib / "major" / "pulse.wav")
-    (lib / "README.txt").write_text("not music")
-    return lib
+    return small_library(tmp_path / "lib")
 
 
 def test_folder_then_resume_does_nothing(library: Path, tmp_path: Path) -> None:
@@ -192,11 +142,11 @@ def test_folder_then_resume_does_nothing(library: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["convert", str(library), "-o", str(out), *SMALL])
     assert r.exit_code == 0, r.output
     assert "4 " in r.stdout.splitlines()[-4] and "wall time" in r.stdout
-    folders = [f.relative_to(out).as_posix() for f in _track_folders(out)]
+    folders = [f.relative_to(out).as_posix() for f in track_folders(out)]
     assert folders == ["major/demo", "major/pulse", "minor/demo", "solo"]
-    for f in _track_folders(out):
-        _assert_complete(f)
-    first = {f: (f / "analysis.json").read_bytes() for f in _track_folders(out)}
+    for f in track_folders(out):
+        assert_complete(f)
+    first = {f: (f / "analysis.json").read_bytes() for f in track_folders(out)}
     recs = _records(out)
     assert sorted(r["output"] for r in recs) == folders
     assert {r["status"] for r in recs} == {"ok"}
@@ -212,9 +162,9 @@ def test_folder_then_resume_does_nothing(library: Path, tmp_path: Path) -> None:
     assert {r["status"] for r in _records(out)} == {"skipped"}
     r = runner.invoke(app, ["convert", str(library), "-o", str(out), *SMALL, "--resume"])
     assert r.exit_code == 0 and "nothing to do" in r.stdout
-    assert first == {f: (f / "analysis.json").read_bytes() for f in _track_folders(out)}
+    assert first == {f: (f / "analysis.json").read_bytes() for f in track_folders(out)}
     # a changed input is redone, the rest skipped; a changed option redoes everything
-    _midi(library / "solo.midi", root=65, minor=True)
+    triad_midi(library / "solo.midi", root=65, minor=True)
     r = runner.invoke(app, ["convert", str(library), "-o", str(out), *SMALL, "--resume",
                             "--json"])
     s = json.loads(r.stdout)
@@ -230,7 +180,7 @@ def test_folder_then_resume_does_nothing(library: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["convert", str(library), "-o", str(out), *SMALL, "--resume",
                             "--style", "photo"])
     assert r.exit_code == 4 and "minor/demo exists; pass --force" in r.stderr
-    assert not _hidden(out)
+    assert not hidden_files(out)
 
 
 def test_a_bad_file_is_recorded_and_the_rest_finish(library: Path, tmp_path: Path) -> None:
@@ -251,7 +201,7 @@ def test_a_bad_file_is_recorded_and_the_rest_finish(library: Path, tmp_path: Pat
         assert rec["output"] is None and rec["exit_code"] == 2
         assert rec["error"].count(rec["source"]) == 1, rec["error"]
     assert "0 bytes" in next(r["error"] for r in failed if r["source"].endswith("empty.wav"))
-    assert {f.relative_to(out).as_posix() for f in _track_folders(out)} == {
+    assert {f.relative_to(out).as_posix() for f in track_folders(out)} == {
         "major/pulse", "minor/demo", "solo"}
     assert "4 of 7 track(s) failed" in r.stderr
 
@@ -276,9 +226,9 @@ def test_kill_9_mid_batch_then_resume_completes(tmp_path: Path, jobs: str) -> No
     complete, the record holds whole lines, and --resume finishes the batch."""
     lib = tmp_path / "lib"
     for i in range(24):
-        _midi(lib / f"g{i % 3}" / f"t{i:02d}.mid", root=48 + i, minor=bool(i % 2), bars=12)
+        triad_midi(lib / f"g{i % 3}" / f"t{i:02d}.mid", root=48 + i, minor=bool(i % 2), bars=12)
     for i in range(3):
-        _audio(lib / "audio" / f"a{i}.wav", seconds=5.0, root_hz=220.0 * (1 + i / 4))
+        pulse_audio(lib / "audio" / f"a{i}.wav", seconds=5.0, root_hz=220.0 * (1 + i / 4))
     args = ["convert", "lib", "-o", "out", *SMALL, "--segments", "2", "--jobs", jobs,
             "--resume"]
     out = tmp_path / "out"
@@ -294,8 +244,8 @@ def test_kill_9_mid_batch_then_resume_completes(tmp_path: Path, jobs: str) -> No
             os.killpg(proc.pid, signal.SIGKILL)
             killed += 1
         proc.wait(timeout=60)
-        for folder in _track_folders(out):  # never a half-written folder under its name
-            _assert_complete(folder)
+        for folder in track_folders(out):  # never a half-written folder under its name
+            assert_complete(folder)
         _records(out)  # whole lines only
     assert killed >= 2, "the batch ended before it could be killed"
     proc = _start(args, tmp_path)
@@ -303,118 +253,19 @@ def test_kill_9_mid_batch_then_resume_completes(tmp_path: Path, jobs: str) -> No
     assert proc.returncode == 0, err.decode()
     recs = _records(out)
     assert len(recs) == 27 and {r["status"] for r in recs} <= {"ok", "skipped"}
-    assert len(_track_folders(out)) == 27
-    for folder in _track_folders(out):
-        _assert_complete(folder)
-    assert not _hidden(out), _hidden(out)
+    assert len(track_folders(out)) == 27
+    for folder in track_folders(out):
+        assert_complete(folder)
+    assert not hidden_files(out), hidden_files(out)
     # the result equals an uninterrupted run
     ref = tmp_path / "ref"
     r = runner.invoke(app, ["convert", str(lib), "-o", str(ref), *SMALL, "--segments", "2"],
                       catch_exceptions=False)
     assert r.exit_code == 0
-    for folder in _track_folders(ref):
+    for folder in track_folders(ref):
         mine = out / folder.relative_to(ref)
         a = json.loads((folder / "analysis.json").read_text())
         b = json.loads((mine / "analysis.json").read_text())
         assert a["source"].endswith(b["source"])  # absolute here, relative in the killed runs
         a.pop("source"), b.pop("source")
         assert a == b, folder
-
-
-# ---- the process pool ---------------------------------------------------------------------------
-
-
-def _plan(lib: Path, out: Path) -> Any:
-    return plan_batch(collect_inputs([str(lib)]), out)
-
-
-def test_pool_matches_sequential_and_survives_killed_workers(library: Path,
-                                                             tmp_path: Path) -> None:
-    from midi2img.analysis import AnalysisOptions
-    from midi2img.batch import run_batch
-    from midi2img.convert import ConvertContext, ConvertOptions
-    from midi2img.render import RenderOptions
-    from midi2img.runners import create_runner
-
-    _audio(library / "minor" / "low.wav", root_hz=196.0)
-    options = ConvertOptions(AnalysisOptions(), image="abstract",
-                             render=RenderOptions(width=64, height=64))
-    seq = run_batch(_plan(library, tmp_path / "seq"), ConvertContext.create(options),
-                    create_runner("sequential"))
-    assert seq.count("ok") == 5
-
-    killed: list[int] = []
-
-    def kill_workers(job: Any, stage: str, fraction: float) -> None:
-        """At the first transcription, kill -9 every worker (the busy ones included)."""
-        import multiprocessing
-
-        if not killed and stage == "transcribing":
-            for victim in multiprocessing.active_children():
-                killed.append(victim.pid or 0)
-                os.kill(victim.pid or 0, signal.SIGKILL)
-
-    out = tmp_path / "pool"
-    summary = run_batch(_plan(library, out), ConvertContext.create(options, images=False),
-                        create_runner("pool", workers=2), engine="pool", workers=2,
-                        on_progress=kill_workers)
-    assert len(killed) == 2 and summary.count("ok") == 5, [r.error for r in summary.failures]
-    for a, b in zip(seq.results, summary.results, strict=True):
-        assert a.source == b.source and a.status == b.status == "ok"
-        ra, rb = Path(a.output or ""), Path(b.output or "")
-        for name in ("analysis.json", f"{ra.name}.png", f"{ra.name}.mid", "prompt.txt"):
-            assert (ra / name).read_bytes() == (rb / name).read_bytes(), (ra, name)
-    assert not _hidden(out)
-    # a track whose worker dies more often than allowed is recorded as failed; the rest finish
-    out2 = tmp_path / "pool2"
-    killed.clear()
-    summary = run_batch(_plan(library, out2), ConvertContext.create(options, images=False),
-                        create_runner("pool", workers=1, retries=0), engine="pool",
-                        on_progress=kill_workers)
-    assert len(killed) == 1 and summary.count("ok") == 4 and len(summary.failures) == 1
-    assert "worker process converting it died 1 time(s) (killed by signal 9)" in (
-        summary.failures[0].error or "")
-    assert [r["status"] for r in read_run_record(out2)].count("failed") == 1
-
-
-def sd_runs_against_sequential(tmp_path: Path, *engine: str) -> Path:
-    """Three MIDI tracks converted with a tiny saved Stable Diffusion pipeline, sequentially
-    into ``tmp_path/a`` and with ``engine`` options into ``tmp_path/b`` (both must succeed); a
-    run with a model that cannot load must then stop with exit 3 and one error line."""
-    from midi2img.render import save_tiny_pipeline
-
-    model = save_tiny_pipeline(tmp_path / "tiny-sd")
-    lib = tmp_path / "lib"
-    for i in range(3):
-        _midi(lib / f"t{i}.mid", root=55 + 3 * i, minor=bool(i % 2))
-    sd = ["--image", "sd", "--model", str(model), "--steps", "2", "--width", "64", "--height",
-          "64"]
-    r1 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "a"), *sd])
-    r2 = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "b"), *sd, *engine])
-    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
-    r = runner.invoke(app, ["convert", str(lib), "-o", str(tmp_path / "c"), "--image", "sd",
-                            "--model", str(tmp_path / "nope"), *engine])
-    assert r.exit_code == 3 and r.stderr.count("error:") == 1, r.stderr
-    return lib
-
-
-def test_pool_renders_with_one_pipeline_worker(tmp_path: Path) -> None:
-    """--image sd: analysis workers hand their tracks to one render worker (no GPU here),
-    and the images equal the sequential run's; a model that cannot load stops the pool run."""
-    sd_runs_against_sequential(tmp_path, "-j", "2")
-    for i in range(3):
-        a, b = tmp_path / "a" / f"t{i}", tmp_path / "b" / f"t{i}"
-        assert json.loads((a / "analysis.json").read_text())["image"]["renderer"] == (
-            "stable-diffusion")
-        for name in ("analysis.json", f"t{i}.png"):
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
-
-
-def test_jobs_option_values() -> None:
-    from midi2img.runners import available_cores, parse_jobs
-
-    assert parse_jobs(None) == 1 and parse_jobs("3") == 3
-    assert parse_jobs("auto") == available_cores() >= 1
-    for bad in ("0", "-2", "many"):
-        r = runner.invoke(app, ["convert", "x.mid", "--jobs", bad])
-        assert r.exit_code == 2 and "--jobs" in r.stderr

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from test_batch import (
+from helpers import (
     SMALL,
-    _assert_complete,
-    _audio,
-    _hidden,
-    _midi,
-    _track_folders,
+    assert_complete,
+    hidden_files,
+    pulse_audio,
     sd_runs_against_sequential,
+    track_folders,
+    triad_midi,
 )
+from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import _under_ci
@@ -52,16 +52,16 @@ def local_ray() -> Iterator[None]:
 def library(tmp_path: Path) -> Path:
     lib = tmp_path / "lib"
     for i in range(4):
-        _midi(lib / ("major" if i % 2 else "minor") / f"t{i}.mid", root=55 + i,
-              minor=not i % 2)
-    _audio(lib / "audio" / "pulse.wav")
-    _audio(lib / "audio" / "low.wav", root_hz=196.0)
+        triad_midi(lib / ("major" if i % 2 else "minor") / f"t{i}.mid", root=55 + i,
+                   minor=not i % 2)
+    pulse_audio(lib / "audio" / "pulse.wav")
+    pulse_audio(lib / "audio" / "low.wav", root_hz=196.0)
     return lib
 
 
 def _analyses(out: Path) -> dict[str, bytes]:
     return {f.relative_to(out).as_posix(): (f / "analysis.json").read_bytes()
-            for f in _track_folders(out)}
+            for f in track_folders(out)}
 
 
 def test_ray_gives_the_local_runners_analyses(local_ray: None, library: Path,
@@ -76,7 +76,7 @@ def test_ray_gives_the_local_runners_analyses(local_ray: None, library: Path,
     s = json.loads(r.stdout)
     assert (s["engine"], s["done"], s["failed"]) == ("ray", 6, 0)
     assert _analyses(local) == _analyses(dist) and len(_analyses(dist)) == 6
-    for folder in _track_folders(dist):
+    for folder in track_folders(dist):
         other = local / folder.relative_to(dist)
         assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in other.iterdir())
         png = f"{folder.name}.png"
@@ -101,7 +101,7 @@ def test_ray_survives_a_worker_killed_mid_batch(local_ray: None, library: Path,
     from midi2img.runners import create_runner
 
     for i in range(4):
-        _audio(library / "more" / f"c{i}.wav", seconds=8.0, root_hz=180.0 + 30 * i)
+        pulse_audio(library / "more" / f"c{i}.wav", seconds=8.0, root_hz=180.0 + 30 * i)
     options = ConvertOptions(AnalysisOptions(), image="abstract",
                              render=RenderOptions(width=64, height=64))
     local = run_batch(plan_batch(collect_inputs([str(library)]), tmp_path / "local"),
@@ -138,9 +138,9 @@ def test_ray_survives_a_worker_killed_mid_batch(local_ray: None, library: Path,
     assert killed, "no Ray task was seen running"
     assert summary.count("ok") == 10, [r.error for r in summary.failures]
     assert _analyses(out) == _analyses(tmp_path / "local")
-    for folder in _track_folders(out):
-        _assert_complete(folder)
-    assert not _hidden(out)
+    for folder in track_folders(out):
+        assert_complete(folder)
+    assert not hidden_files(out)
 
 
 def test_ray_render_actor_holds_the_pipeline(local_ray: None, tmp_path: Path) -> None:
