@@ -6,15 +6,23 @@ data check what a mix without pitched notes, or with a genre whose imagery is wi
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pretty_midi
+from helpers import cadence_midi
+from typer.testing import CliRunner
 
 from conftest import DEMO_BARS
+from midi2img.cli import app
 from midi2img.demo import DEMO_TEMPO_BPM, bar_labels
 
 # mir_eval's onset-only note F1 (50 ms tolerance) measured on this clip with the tuned defaults
 # is 0.73 (bench/RESULTS.md); Basic Pitch's own defaults give 0.68 on it.
 MIN_NOTE_F1 = 0.70
+runner = CliRunner()
 
 
 def test_key_is_c_major(demo_analysis) -> None:
@@ -143,3 +151,38 @@ def test_blues_imagery_stays_out_of_a_real_recording_and_the_analysis_says_why()
     assert "blues" not in a.prompt.positive
     table = " ".join(render_table(d, width=400).split())
     assert "(silent: blues imagery is never given: on emotion4q's real recordings" in table
+
+
+def test_model_versions_are_recorded(tmp_path: Path) -> None:
+    """``versions.models`` names each shipped model by the sha256 of its weights and the
+    date it was trained, and the transcription model by its version."""
+    from midi2img.modeling import SHIPPED
+
+    d = json.loads(runner.invoke(app, ["keywords", str(cadence_midi(tmp_path / "a.mid")),
+                                       "--json"]).stdout)
+    for name in ("genre", "affect"):
+        v = d["versions"]["models"][name]
+        spec = SHIPPED[name]
+        digest = hashlib.sha256()
+        for w in spec.weights:
+            digest.update((spec.path() / w).read_bytes())
+        assert v["sha256"] == digest.hexdigest()[:12]
+        assert v["trained"][:2] == "20" and len(v["trained"]) == 10  # an ISO date
+    assert d["versions"]["models"]["transcription"].startswith("basic-pitch 0.4.0")
+
+
+CONTRACT = ("source", "duration_s", "tempo_bpm", "key", "key_confidence", "chords",
+            "progression", "notes", "genre", "affect", "keywords", "prompt", "negative_prompt",
+            "versions", "omitted")
+
+
+def test_every_contract_key_is_always_present(demo_analysis, tmp_path: Path) -> None:
+    """MIDI and audio input both carry every contract key; what MIDI cannot have is None
+    with the reason in ``omitted``."""
+    midi = json.loads(runner.invoke(app, ["keywords", str(cadence_midi(tmp_path / "a.mid")),
+                                          "--json"]).stdout)
+    audio = demo_analysis.to_dict()
+    for d in (midi, audio):
+        assert all(k in d for k in CONTRACT)
+    assert midi["genre"] is None and "MIDI input has no audio" in midi["omitted"]["genre"]
+    assert audio["genre"]["label"] and "genre" not in audio["omitted"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import nonblank_lines, run_cli
 
 from midi2img import audio
 from midi2img.errors import InputError
@@ -93,3 +95,40 @@ def test_bad_inputs(tmp_path: Path, setup: str, message: str) -> None:
         p.mkdir()
     with pytest.raises(InputError, match=message):
         audio.probe(p)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_are_one_line(tmp_path: Path, bad: float) -> None:
+    """A float file holding NaN or infinity is refused with one line, exit code 2."""
+    y = (0.3 * np.sin(np.arange(22050 * 3) / 10)).astype(np.float32)
+    y[5000] = bad
+    p = tmp_path / "bad.wav"
+    sf.write(p, y, 22050, subtype="FLOAT")
+    r = run_cli("keywords", str(p))
+    assert r.returncode == 2
+    assert nonblank_lines(r.stderr) == [f"error: {p}: the audio holds NaN or infinite samples "
+                                        f"(a broken or non-audio float file)"]
+
+
+def test_no_decoder_chatter_and_the_path_once(tmp_path: Path) -> None:
+    """Decoders' warnings never reach stderr; a file that cannot be decoded, or an empty
+    one, is one error line naming the path once."""
+    y = (0.3 * np.sin(np.arange(22050 * 4) / 10)).astype(np.float32)
+    sf.write(tmp_path / "ok.wav", y, 22050)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "ok.wav"),
+                    str(tmp_path / "ok.mp3")], check=True)
+    junk = tmp_path / "junk.mp3"  # decodable after a few bytes of garbage: mpg123 complains
+    junk.write_bytes(b"garbage" + (tmp_path / "ok.mp3").read_bytes())
+    r = run_cli("keywords", str(junk), "--json")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and json.loads(r.stdout)["duration_s"] > 3
+    fake = tmp_path / "fake.mp3"
+    fake.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00 not really an mp3" * 3)
+    r = run_cli("keywords", str(fake))
+    assert r.returncode == 2 and len(nonblank_lines(r.stderr)) == 1, r.stderr
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    r = run_cli("convert", str(empty), "-o", str(tmp_path / "out"), "--image", "none")
+    assert r.returncode == 2
+    assert nonblank_lines(r.stderr)[-1].strip() == f"{empty}: the file is empty (0 bytes)"
+    assert r.stderr.count(str(empty)) == 1

@@ -1,19 +1,20 @@
-"""The CLI: the JSON contract, outputs, and one clear line for every bad input."""
+"""The command line (:mod:`midi2img.cli`): help, the JSON contract, outputs, one exit code per
+cause and one clear line for every bad input, and predict commands that agree with the analysis."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
+from helpers import cadence_midi, nonblank_lines, run_cli
 from typer.testing import CliRunner
 
+from conftest import require_data
 from midi2img.cli import app
 
 CONTRACT = {"source", "duration_s", "tempo_bpm", "key", "key_confidence", "chords",
@@ -21,27 +22,8 @@ CONTRACT = {"source", "duration_s", "tempo_bpm", "key", "key_confidence", "chord
 runner = CliRunner()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "midi2img.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
-
-
-def _midi(path: Path, *, minor: bool = False) -> Path:
-    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
-    inst = pretty_midi.Instrument(0)
-    chords = ([(45, 57, 60, 64), (50, 57, 62, 65), (40, 56, 59, 64), (45, 57, 60, 64)] if minor
-              else [(48, 60, 64, 67), (41, 60, 65, 69), (43, 59, 62, 67), (48, 60, 64, 67)])
-    for i in range(8):
-        for p in chords[i % 4]:
-            inst.notes.append(pretty_midi.Note(80, p, i * 1.2, i * 1.2 + 1.1))
-    pm.instruments.append(inst)
-    pm.write(str(path))
-    return path
-
-
 def test_help_lists_every_command() -> None:
-    r = _cli("--help")
+    r = run_cli("--help")
     assert r.returncode == 0
     for cmd in ("keywords", "convert", "transcribe", "demo"):
         assert cmd in r.stdout
@@ -84,7 +66,7 @@ def test_genre_in_analysis_matches_genre_predict(demo_files, demo_analysis) -> N
 
 
 def test_keywords_table_on_midi(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["keywords", str(_midi(tmp_path / "a.mid", minor=True))])
+    r = runner.invoke(app, ["keywords", str(cadence_midi(tmp_path / "a.mid", minor=True))])
     assert r.exit_code == 0, r.output
     assert "A minor" in r.stdout and "KEYWORDS" in r.stdout and "PROMPT" in r.stdout
     assert "confidence" in r.stdout and "symbolic model" in r.stdout
@@ -98,7 +80,7 @@ def test_keywords_table_on_midi(tmp_path: Path) -> None:
 def test_zero_byte_wav_exit_2_one_line(tmp_path: Path) -> None:
     p = tmp_path / "empty.wav"
     p.write_bytes(b"")
-    r = _cli("keywords", str(p))
+    r = run_cli("keywords", str(p))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "empty" in r.stderr
     assert "Traceback" not in r.stderr
@@ -123,19 +105,19 @@ def test_bad_inputs_one_line(tmp_path: Path, case: str) -> None:
 
 
 def test_usage_error_is_one_line() -> None:
-    r = _cli("keywords")
+    r = run_cli("keywords")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Missing argument" in r.stderr
 
 
 def test_bad_option_value(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["keywords", str(_midi(tmp_path / "a.mid")), "--onset-threshold",
+    r = runner.invoke(app, ["keywords", str(cadence_midi(tmp_path / "a.mid")), "--onset-threshold",
                             "1.5"])
     assert r.exit_code == 2 and "onset-threshold" in r.stderr
 
 
 def test_convert_writes_outputs_and_refuses_overwrite(tmp_path: Path) -> None:
-    mid = _midi(tmp_path / "song.mid")
+    mid = cadence_midi(tmp_path / "song.mid")
     out = tmp_path / "out"
     r = runner.invoke(app, ["convert", str(mid), "-o", str(out)])
     assert r.exit_code == 0, r.output
@@ -155,10 +137,10 @@ def test_convert_writes_outputs_and_refuses_overwrite(tmp_path: Path) -> None:
 
 
 def test_convert_carries_on_past_a_bad_file(tmp_path: Path) -> None:
-    good = _midi(tmp_path / "good.mid")
+    good = cadence_midi(tmp_path / "good.mid")
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"")
-    good2 = _midi(tmp_path / "good2.mid", minor=True)
+    good2 = cadence_midi(tmp_path / "good2.mid", minor=True)
     out = tmp_path / "out"
     r = runner.invoke(app, ["convert", str(good), str(bad), str(good2), "-o", str(out)])
     assert r.exit_code == 2
@@ -170,7 +152,7 @@ def test_convert_carries_on_past_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_failed_force_keeps_the_earlier_result(tmp_path: Path) -> None:
-    mid = _midi(tmp_path / "song.mid")
+    mid = cadence_midi(tmp_path / "song.mid")
     out = tmp_path / "out"
     assert runner.invoke(app, ["convert", str(mid), "-o", str(out)]).exit_code == 0
     before = (out / "song" / "analysis.json").read_bytes()
@@ -206,3 +188,73 @@ def test_transcribe_to_musicxml(demo_files, tmp_path: Path) -> None:
     assert "C major" in str(score.analyze("key"))
     bad = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 2 and ".musicxml" in bad.stderr
+
+
+def test_predict_commands_go_through_the_analysis(demo_files, tmp_path: Path) -> None:
+    """``mood predict`` and ``genre predict`` give what the analysis gives (``keywords``),
+    on any format the analysis decodes (here Opus)."""
+    opus = tmp_path / "demo.opus"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(demo_files[1]), "-c:a", "libopus",
+                    str(opus)], check=True)
+    kw = json.loads(runner.invoke(app, ["keywords", str(opus), "--json"]).stdout)
+    mood = runner.invoke(app, ["mood", "predict", str(opus), "--json"])
+    genre = runner.invoke(app, ["genre", "predict", str(opus), "--json"])
+    assert mood.exit_code == 0 and genre.exit_code == 0, mood.output + genre.output
+    assert json.loads(mood.stdout) == kw["affect"]
+    g = json.loads(genre.stdout)
+    assert g["probabilities"] == kw["genre"]["probabilities"] and g["label"] == kw["genre"]["label"]
+
+
+def test_one_exit_code_per_cause(demo_files, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output that exists is exit 4 (and kept), a bad value exit 2 with one message
+    per rule, a missing soundfont one line naming the variable."""
+    out = tmp_path / "t.mid"
+    out.write_bytes(b"earlier")
+    r = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(out)])
+    assert r.exit_code == 4 and "--force" in r.stderr and out.read_bytes() == b"earlier"
+    assert runner.invoke(app, ["demo", "-o", str(tmp_path / "d"), "--bars", "1"]).exit_code == 0
+    before = (tmp_path / "d" / "demo.wav").read_bytes()
+    r = runner.invoke(app, ["demo", "-o", str(tmp_path / "d"), "--bars", "2"])
+    assert r.exit_code == 4 and "--force" in r.stderr
+    assert (tmp_path / "d" / "demo.wav").read_bytes() == before
+    mid = cadence_midi(tmp_path / "a.mid")
+    messages = set()
+    for n in ("0", "1", "-1", "33", "many"):
+        r = run_cli("convert", str(mid), "-o", str(tmp_path / "o"), "--segments", n)
+        assert r.returncode == 2, n
+        messages.add(nonblank_lines(r.stderr)[0].replace(repr(n), "N").replace(n, "N"))
+    assert len(messages) == 1, messages  # one rule, one message
+    r = run_cli("demo", "-o", str(tmp_path / "sf"), env={"MIDI2IMG_SOUNDFONT": "/no/such.sf2"})
+    assert r.returncode == 2 and nonblank_lines(r.stderr) == [
+        "error: MIDI2IMG_SOUNDFONT=/no/such.sf2: no such soundfont file (unset it to use the "
+        "default GM soundfont)"]
+
+
+def test_help_choices_short_help_completion_bare(tmp_path: Path) -> None:
+    """``-h`` shows each option's choices, a bare ``midi2img`` lists the commands (with
+    shell completion), and the keyword table fits the terminal's width."""
+    help_text = run_cli("convert", "-h").stdout
+    assert "--image <auto|sd|abstract|none>" in help_text
+    assert "--style <abstract|album-cover|painting|photo>" in help_text
+    assert "--device <auto|cuda|mps|cpu>" in help_text
+    bare = run_cli()
+    assert bare.returncode == 0 and "Commands:" in bare.stdout and "convert" in bare.stdout
+    assert "--install-completion" in bare.stdout
+    from midi2img.report.text import render_table
+
+    d = json.loads(runner.invoke(app, ["keywords", str(cadence_midi(tmp_path / "a.mid")),
+                                       "--json"]).stdout)
+    for width in (80, 140):
+        table = render_table(d, width=width)
+        assert max(len(ln) for ln in table.splitlines()[1:]) <= width
+    assert len(render_table(d, width=80).splitlines()) > len(render_table(d, width=140)
+                                                               .splitlines())
+
+
+def test_real_recording_through_every_predict_command() -> None:
+    """A real recording: ``mood predict`` gives the affect that ``keywords`` reports."""
+    track = require_data("audio", "sorohanro_-_solo-trumpet-06.ogg")
+    kw = json.loads(run_cli("keywords", str(track), "--json").stdout)
+    mood = json.loads(run_cli("mood", "predict", str(track), "--json").stdout)
+    assert mood == kw["affect"]

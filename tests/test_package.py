@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def test_help_does_not_import_heavy_stacks() -> None:
             "'diffusers') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_licences_are_stated() -> None:
+    """The code's licence (MIT) is stated, and each shipped model's card states its data's."""
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["license"] == {"file": "LICENSE"}
+    from midi2img.modeling import SHIPPED
+
+    genre_card = (SHIPPED["genre"].path() / "MODEL_CARD.md").read_text()
+    mood_card = (SHIPPED["affect"].path() / "MODEL_CARD.md").read_text()
+    assert "research use" in genre_card and "GTZAN" in genre_card
+    assert "CC BY-NC-SA 4.0" in mood_card and "non-commercial" in mood_card

@@ -1,18 +1,18 @@
-"""Images through ``convert``: a tiny randomly initialised SD pipeline built here, the offline
-fallback, storyboards, and one clear error line for each model/size mistake."""
+"""The image backends (:mod:`midi2img.render`) through ``convert``: a tiny randomly initialised SD
+pipeline built here, the offline fallback, storyboards, the backend registry, and one clear error
+line for each model/size mistake (a named model that cannot load, no network)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pretty_midi
 import pytest
+from helpers import cadence_midi, nonblank_lines, run_cli
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -20,11 +20,6 @@ from midi2img.cli import app
 from midi2img.demo import progression_midi
 
 runner = CliRunner()
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "midi2img.cli", *args], capture_output=True,
-                          text=True, timeout=300)
 SD = ["--steps", "2", "--width", "64", "--height", "64"]
 
 
@@ -230,7 +225,7 @@ def test_bad_size_fails_before_loading(tiny_model: Path, tracks: tuple[Path, Pat
     assert r.exit_code == 2
     assert "multiple" in _one_line(r.stderr) and "--width 100" in r.stderr
     assert load_counter == [] and not (tmp_path / "o").exists()
-    r = _cli("convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--scheduler", "nope")
+    r = run_cli("convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--scheduler", "nope")
     assert r.returncode == 2 and "euler" in _one_line(r.stderr)
     r = runner.invoke(app, ["convert", str(tracks[0]), "-o", str(tmp_path / "o"), "--segments",
                             "many"])
@@ -408,3 +403,22 @@ def test_a_backend_is_one_module_and_one_registry_line(tmp_path, monkeypatch) ->
     bad = CliRunner().invoke(app, ["convert", str(mid), "-o", str(tmp_path / "o2"),
                                    "--image", "nope"])
     assert bad.exit_code == 2 and "toy" in bad.output
+
+
+def test_a_named_model_must_load_and_no_network_fails_fast(tmp_path: Path) -> None:
+    """A model the user names that cannot load is exit 3 with one line (nothing written);
+    with no network, ``--image sd`` fails at once, without retries."""
+    mid = cadence_midi(tmp_path / "a.mid")
+    r = run_cli("convert", str(mid), "-o", str(tmp_path / "o"), "--model", "/no/such/folder")
+    assert r.returncode == 3 and len(nonblank_lines(r.stderr)) == 1
+    assert "/no/such/folder" in r.stderr
+    assert not (tmp_path / "o").exists()
+    r = run_cli("convert", str(mid), "-o", str(tmp_path / "o"), env={"MIDI2IMG_MODEL": "/no/such"})
+    assert r.returncode == 3
+    # --image sd with no network: one line, no retries (a closed local port stands for the Hub)
+    env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9",
+           "HF_HOME": str(tmp_path / "hf")}
+    r = run_cli("convert", str(mid), "-o", str(tmp_path / "o"), "--image", "sd", "--model",
+                "someone/some-model", env=env, timeout=60)
+    assert r.returncode == 3 and len(nonblank_lines(r.stderr)) == 1, r.stderr
+    assert "cannot be reached" in r.stderr and "Retry" not in r.stderr
