@@ -15,7 +15,7 @@ import pretty_midi
 from helpers import cadence_midi
 from typer.testing import CliRunner
 
-from conftest import DEMO_BARS
+from conftest import DEMO_BARS, require_data
 from midi2img.cli import app
 from midi2img.demo import DEMO_TEMPO_BPM, bar_labels
 
@@ -99,7 +99,6 @@ def test_a_recording_without_pitched_notes_is_still_described(tmp_path) -> None:
 
     from typer.testing import CliRunner
 
-    from conftest import require_data
     from midi2img.analysis import NO_NOTES_REASON, analyse_track
     from midi2img.cli import app
 
@@ -136,7 +135,6 @@ def test_blues_imagery_stays_out_of_a_real_recording_and_the_analysis_says_why()
     genre network calls it blues with p 0.89, over its threshold. Blues imagery was right on 25
     of 58 real recordings (bench/genre_real.md), so "smoky blues bar" stays out; the genre
     shown is still the network's, and `decision_note` says why it is silent."""
-    from conftest import require_data
     from midi2img.analysis import analyse_track
     from midi2img.report.text import render_table
 
@@ -186,3 +184,37 @@ def test_every_contract_key_is_always_present(demo_analysis, tmp_path: Path) -> 
         assert all(k in d for k in CONTRACT)
     assert midi["genre"] is None and "MIDI input has no audio" in midi["omitted"]["genre"]
     assert audio["genre"]["label"] and "genre" not in audio["omitted"]
+
+
+def test_short_sections_take_the_tracks_tags_and_affect() -> None:
+    """Let's Go Fishin' in auto sections: the 6 s ending and the 11 s intro hold fewer than
+    ``min_tag_windows`` tagger windows (keywords/sections.toml); pooled on their own they were
+    "male singer", "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23
+    on the fade-out).
+    They now carry the track's tags and affect and say so; the long sections keep their own."""
+    from midi2img.analysis import analyse_track
+    from midi2img.tables import section_evidence
+
+    min_windows = section_evidence().min_tag_windows
+
+    fishin = require_data("audio", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg")
+    analysis = analyse_track(fishin, segments="auto")
+    assert analysis.tags is not None and analysis.affect is not None
+    sections = analysis.sections
+    short = [s for s in sections
+             if analysis.tags.window(s.start_s, s.end_s).n_windows < min_windows]
+    assert short and len(short) < len(sections)
+    track_tags = analysis.tags.to_dict()
+    for sec in sections:
+        assert sec.analysis is not None
+        sub = sec.analysis
+        if sec in short:
+            assert sec.audio_from == "track"
+            assert sub.tags is not None and sub.tags.to_dict() == track_tags
+            assert sub.affect == analysis.affect
+        else:
+            assert sec.audio_from == "section"
+            assert sub.tags is not None and sub.tags.n_windows >= min_windows
+        words = {k.keyword for k in sub.keywords}
+        assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
+            sec.index, words)

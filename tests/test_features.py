@@ -1,6 +1,9 @@
-"""Symbolic features on MIDI built in memory (no audio, no model)."""
+"""Symbolic features (:mod:`midi2img.features`) on MIDI built here (no audio, no model): key,
+chords and Roman numerals, note statistics, tempo, and the bounds of a storyboard's sections."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -107,13 +110,6 @@ def test_refine_tempo_beats_the_lag_grid() -> None:
     assert abs(tempo.refine_tempo(env, 117.45, sr=sr, hop_length=hop) - 120) < 0.5
 
 
-def test_notes_record_validates() -> None:
-    with pytest.raises(ValueError):
-        Notes.from_arrays(np.array([1.0]), np.array([0.5]), np.array([60]), np.array([80]))
-    with pytest.raises(ValueError):
-        Notes.from_arrays(np.array([0.0]), np.array([0.5]), np.array([130]), np.array([80]))
-
-
 def test_empty_notes_need_the_audios_duration_and_tempo() -> None:
     with pytest.raises(ValueError):
         extract(Notes.empty())
@@ -182,3 +178,28 @@ def test_roman_numerals_agree_with_music21_on_diatonic_chords() -> None:
                            (0, 4, 7, 10): "7", (0, 3, 7, 10): "min7"}[ivs]
                 ours = roman_numeral(f"{PITCH_CLASSES[root_pc]}:{quality}", k)
                 assert ours.replace("°", "o") == theirs, (k.label, quality, ours, theirs)
+
+
+def test_auto_sections_find_the_change(tmp_path: Path) -> None:
+    """Eight slow, low, legato bars of C major, then eight fast, high, staccato bars of F# minor:
+    the novelty curve puts one boundary at the change (16 s)."""
+    from midi2img.demo import progression_midi
+    from midi2img.features.structure import section_bounds
+    from midi2img.notes import read_midi
+
+    pm = progression_midi(bars=8, velocity=60, melody=False)
+    inst = pm.instruments[0]
+    beat = 0.5
+    for i in range(64):
+        t = 16.0 + i * beat / 2
+        for p in (78, 81, 85):
+            inst.notes.append(pretty_midi.Note(118, p, t, t + 0.1))
+    mid = tmp_path / "two.mid"
+    pm.write(str(mid))
+    notes = read_midi(mid)
+    bounds, method = section_bounds(notes, tempo_bpm=120.0, duration_s=notes.end_s,
+                                    segments="auto")
+    assert method == "novelty" and len(bounds) == 2
+    assert abs(bounds[0][1] - 16.0) <= 1.0
+    eq, m = section_bounds(notes, tempo_bpm=120.0, duration_s=32.0, segments=4)
+    assert m == "equal" and eq == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]

@@ -1,4 +1,5 @@
-"""Packaging: models/, gtzan/ and keywords/ ship inside the wheel and load via importlib."""
+"""Packaging: models/, gtzan/ and keywords/ ship inside the wheel and load via importlib, ``--help``
+imports no heavy stack, and the licences of the code and the shipped models are stated."""
 
 from __future__ import annotations
 

@@ -232,30 +232,6 @@ def test_bad_size_fails_before_loading(tiny_model: Path, tracks: tuple[Path, Pat
     assert r.exit_code == 2 and "--segments" in _one_line(r.stderr)
 
 
-def test_auto_sections_find_the_change(tmp_path: Path) -> None:
-    """Eight slow, low, legato bars of C major, then eight fast, high, staccato bars of F# minor:
-    the novelty curve puts one boundary at the change (16 s)."""
-    from midi2img.features.structure import section_bounds
-    from midi2img.notes import read_midi
-
-    pm = progression_midi(bars=8, velocity=60, melody=False)
-    inst = pm.instruments[0]
-    beat = 0.5
-    for i in range(64):
-        t = 16.0 + i * beat / 2
-        for p in (78, 81, 85):
-            inst.notes.append(pretty_midi.Note(118, p, t, t + 0.1))
-    mid = tmp_path / "two.mid"
-    pm.write(str(mid))
-    notes = read_midi(mid)
-    bounds, method = section_bounds(notes, tempo_bpm=120.0, duration_s=notes.end_s,
-                                    segments="auto")
-    assert method == "novelty" and len(bounds) == 2
-    assert abs(bounds[0][1] - 16.0) <= 1.0
-    eq, m = section_bounds(notes, tempo_bpm=120.0, duration_s=32.0, segments=4)
-    assert m == "equal" and eq == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
-
-
 def test_seed_from_hash_is_stable() -> None:
     from midi2img.render import seed_from_hash
 

@@ -421,39 +421,6 @@ def test_analysis_of_a_real_recording_carries_tag_keywords() -> None:
     assert "string instruments" in analysis.prompt.positive
 
 
-def test_short_sections_take_the_tracks_tags_and_affect() -> None:
-    """Let's Go Fishin' in auto sections: the 6 s ending and the 11 s intro hold fewer than
-    ``min_tag_windows`` tagger windows (keywords/sections.toml); pooled on their own they were
-    "male singer", "electric guitar" and a Q3 "desolate, grief-stricken" mood (MTT 'male' 0.23
-    on the fade-out).
-    They now carry the track's tags and affect and say so; the long sections keep their own."""
-    from midi2img.analysis import analyse_track
-    from midi2img.tables import section_evidence
-
-    min_windows = section_evidence().min_tag_windows
-
-    analysis = analyse_track(require_data("audio", RECORDINGS["fishin"]), segments="auto")
-    assert analysis.tags is not None and analysis.affect is not None
-    sections = analysis.sections
-    short = [s for s in sections
-             if analysis.tags.window(s.start_s, s.end_s).n_windows < min_windows]
-    assert short and len(short) < len(sections)
-    track_tags = analysis.tags.to_dict()
-    for sec in sections:
-        assert sec.analysis is not None
-        sub = sec.analysis
-        if sec in short:
-            assert sec.audio_from == "track"
-            assert sub.tags is not None and sub.tags.to_dict() == track_tags
-            assert sub.affect == analysis.affect
-        else:
-            assert sec.audio_from == "section"
-            assert sub.tags is not None and sub.tags.n_windows >= min_windows
-        words = {k.keyword for k in sub.keywords}
-        assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
-            sec.index, words)
-
-
 def test_a_band_is_no_solitary_figure_but_the_solo_trumpet_is() -> None:
     """Real recordings, whole analysis: The Pussycat Dolls' "Wait a Minute" (emotion4q
     MT0014576739: singer, drums, synths) transcribes at polyphony under 1.5, the polyphony-thin
