@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
-from helpers import cadence_midi
 from typer.testing import CliRunner
 
 from conftest import DEMO_BARS, require_data
+from helpers import cadence_midi
 from midi2img.cli import app
 from midi2img.demo import DEMO_TEMPO_BPM, bar_labels
 

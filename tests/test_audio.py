@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import nonblank_lines, run_cli
 
+from helpers import nonblank_lines, run_cli
 from midi2img import audio
 from midi2img.errors import InputError
 

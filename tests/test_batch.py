@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
+
 from helpers import (
     SMALL,
     assert_complete,
@@ -23,8 +25,6 @@ from helpers import (
     track_folders,
     triad_midi,
 )
-from typer.testing import CliRunner
-
 from midi2img.batch import (
     RUN_RECORD,
     BatchInput,

@@ -11,10 +11,10 @@ import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
-from helpers import cadence_midi, nonblank_lines, run_cli
 from typer.testing import CliRunner
 
 from conftest import require_data
+from helpers import cadence_midi, nonblank_lines, run_cli
 from midi2img.cli import app
 
 CONTRACT = {"source", "duration_s", "tempo_bpm", "key", "key_confidence", "chords",

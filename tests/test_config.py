@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers import nonblank_lines, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import cadence_midi, run_cli
 from PIL import Image
+
+from helpers import cadence_midi, run_cli
 
 
 def test_outputs_are_reproducible_and_private(tmp_path: Path) -> None:

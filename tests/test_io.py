@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import cadence_midi
 from typer.testing import CliRunner
 
+from helpers import cadence_midi
 from midi2img.cli import app
 
 runner = CliRunner()

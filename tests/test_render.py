@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pretty_midi
 import pytest
-from helpers import cadence_midi, nonblank_lines, run_cli
 from PIL import Image
 from typer.testing import CliRunner
 
+from helpers import cadence_midi, nonblank_lines, run_cli
 from midi2img.cli import app
 from midi2img.demo import progression_midi
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import hidden_files, pulse_audio, sd_runs_against_sequential, small_library
 from typer.testing import CliRunner
 
 import midi2img
+from helpers import hidden_files, pulse_audio, sd_runs_against_sequential, small_library
 from midi2img.batch import collect_inputs, plan_batch, read_run_record
 from midi2img.cli import app
 from midi2img.errors import InputError

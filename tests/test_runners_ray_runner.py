@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import _under_ci
 from helpers import (
     SMALL,
     assert_complete,
@@ -24,10 +28,6 @@ from helpers import (
     track_folders,
     triad_midi,
 )
-from PIL import Image
-from typer.testing import CliRunner
-
-from conftest import _under_ci
 from midi2img.batch import RUN_RECORD, collect_inputs, plan_batch, run_batch
 from midi2img.cli import app
 

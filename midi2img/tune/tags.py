@@ -24,7 +24,7 @@ reaches :data:`MIN_PRECISION`; the report lists the forms that did not.
   named), leave-one-artist-out.
 
 The five shared recordings are never used to choose anything: they are the test
-(``tests/test_tag_keywords.py``); the report shows what they get.
+(``tests/test_tag_rules.py``); the report shows what they get.
 
 Writes ``keywords/tag_thresholds.toml`` (thresholds and their figures, read by
 ``midi2img.tag_rules``) and ``bench/tag_keywords.md`` (the report). Renders and real-clip tags
@@ -748,7 +748,7 @@ def report_header(corp: Corpora) -> list[str]:
         "pop/rock, rap, electronic, R&B, reggae, country, blues, latin or jazz). Only "
         f"thresholds firing on at most {GUARD_RATE:.0%} of them are candidates (in every fold "
         "too). The five shared recordings are never used to choose: they are the test "
-        "(`tests/test_tag_keywords.py`).",
+        "(`tests/test_tag_rules.py`).",
         f"- **Voice** (MSD tags): the published MSD taggrams of {len(corp.g_items)} "
         "fault-filtered GTZAN clips (1 s hop; Pons & Serra's sklearn-audio-transfer-learning), "
         f"lead voice from `bench/data/gtzan_artists.csv` ({counts(corp.g_voice)} clips; the "
