@@ -222,15 +222,27 @@ class ModelCard:
     def with_history(self, previous: ModelCard | None, note: str = "") -> ModelCard:
         """This card, carrying over ``previous``'s history of test scorings, plus ``previous``
         itself when it scored the test split with other figures (a retraining that gives the
-        same figures scored the same model, and adds nothing)."""
+        same figures scored the same model, and adds nothing). ``note`` says what changed;
+        by default, the config and library versions that differ."""
         if previous is None or previous.model != self.model:
             return self
         history = list(previous.history)
         old = {(r.dataset, r.split): r.to_dict() for r in previous.test_results()}
         new = {(r.dataset, r.split): r.to_dict() for r in self.test_results()}
         if old and old != new:
-            history.append(Scoring(previous.trained, previous.test_results(), note))
+            history.append(Scoring(previous.trained, previous.test_results(),
+                                   note or self._changes_since(previous)))
         return replace(self, history=tuple(history))
+
+    def _changes_since(self, previous: ModelCard) -> str:
+        changed = [f"{k} {json.dumps(_jsonable(previous.config.get(k)))} -> "
+                   f"{json.dumps(_jsonable(v))}" for k, v in self.config.items()
+                   if _jsonable(previous.config.get(k)) != _jsonable(v)]
+        changed += [f"{k} {previous.versions.get(k)} -> {v}" for k, v in self.versions.items()
+                    if previous.versions.get(k) != v]
+        if not changed:
+            return "retrained with the same config and library versions (the code changed)"
+        return "retrained with " + "; ".join(changed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``model_card.json``)."""

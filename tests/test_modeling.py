@@ -81,8 +81,10 @@ def test_history_keeps_every_other_scoring_of_the_test_split() -> None:
     second = _card(trained="2026-01-03", results=(better, first.results[1]))
     kept = second.with_history(first, "more data")
     assert kept.history == (Scoring("2026-01-01", (first.results[0],), "more data"),)
-    third = _card(trained="2026-01-04").with_history(kept)
+    third = _card(trained="2026-01-04", config={"seed": 1, "hidden": (8, 4)}).with_history(kept)
     assert [h.trained for h in third.history] == ["2026-01-01", "2026-01-03"]
+    assert third.history[1].note == "retrained with seed 0 -> 1"  # what changed, by default
+    assert "the code changed" in second.with_history(first).history[0].note
     assert "| 2026-01-03 | emopia (n = 4) | quadrant_accuracy 1.000 |" in third.markdown()
     assert ModelCard.from_dict(third.to_dict()).to_dict() == third.to_dict()
     # another model's card is not this model's history
