@@ -377,13 +377,16 @@ def today() -> str:
 
 
 def write_card(folder: str | Path, card: ModelCard) -> None:
-    """Write ``model_card.json`` and the ``MODEL_CARD.md`` rendered from it, atomically."""
+    """Write ``model_card.json`` and the ``MODEL_CARD.md`` rendered from it (from what the JSON
+    holds, figures rounded as stored, so that :func:`read_card` renders the same text),
+    atomically."""
     from midi2img.io import atomic_write_text
 
     base = Path(folder)
     base.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(base / CARD_JSON, json.dumps(card.to_dict(), indent=1) + "\n")
-    atomic_write_text(base / CARD_MARKDOWN, card.markdown())
+    record = json.loads(json.dumps(card.to_dict()))
+    atomic_write_text(base / CARD_JSON, json.dumps(record, indent=1) + "\n")
+    atomic_write_text(base / CARD_MARKDOWN, ModelCard.from_dict(record).markdown())
 
 
 def read_card(folder: str | Path | Traversable) -> ModelCard:
