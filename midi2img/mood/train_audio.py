@@ -177,16 +177,18 @@ def _pack(entries: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _unpack(z: Any) -> dict[str, dict[str, np.ndarray]]:
-    ids = z["ids"].tolist()
-    b_off = np.r_[0, np.cumsum(z["n_blocks"])]
-    w_off = np.r_[0, np.cumsum(z["n_windows"])]
+    # every z[key] of an NpzFile decompresses the whole array again: read each one once
+    a = {key: z[key] for key in z.files}
+    ids = a["ids"].tolist()
+    b_off = np.r_[0, np.cumsum(a["n_blocks"])]
+    w_off = np.r_[0, np.cumsum(a["n_windows"])]
     out = {}
     for k, i in enumerate(ids):
         b, w = slice(b_off[k], b_off[k + 1]), slice(w_off[k], w_off[k + 1])
-        out[i] = {"rows": z["rows"][b], "starts": z["starts"][b], "ends": z["ends"][b],
-                  "msd": z["msd"][w], "mtt": z["mtt"][w], "tag_starts": z["tag_starts"][w],
-                  "duration": z["duration"][k], "tag_duration": z["tag_duration"][k],
-                  "padded": z["padded"][k]}
+        out[i] = {"rows": a["rows"][b], "starts": a["starts"][b], "ends": a["ends"][b],
+                  "msd": a["msd"][w], "mtt": a["mtt"][w], "tag_starts": a["tag_starts"][w],
+                  "duration": a["duration"][k], "tag_duration": a["tag_duration"][k],
+                  "padded": a["padded"][k]}
     return out
 
 
