@@ -2,30 +2,35 @@
 record it gives.
 
 Training (:mod:`midi2img.gtzan.train`) fits an ensemble of small Keras MLPs and exports one
-``genre_mlp.npz`` (feature transform, scaler, every member's weights, the temperature) and one
-``genre_mlp.json`` (label order, feature order, architecture, results, versions). Loading reads
-only arrays and JSON: nothing is unpickled (``np.load(allow_pickle=False)``). The shipped model
-is loaded through :func:`midi2img.modeling.load_shipped` (``load_shipped("genre")``);
-:class:`GtzanScorer` applies it to a track's audio, 30 s window at a time, and gives a
-:class:`GenrePrediction`.
+``genre_mlp.npz`` (label and feature order, feature transform, scaler, every member's weights,
+the temperature and the keyword decision thresholds) beside the model card
+(:class:`midi2img.modeling.ModelCard`: data, results, versions). Loading reads only arrays and
+JSON: nothing is unpickled (``np.load(allow_pickle=False)``). The shipped model is loaded
+through :func:`midi2img.modeling.load_shipped` (``load_shipped("genre")``), a training run's
+folder through :func:`midi2img.modeling.load_model`; :class:`GtzanScorer` applies it to a
+track's audio, 30 s window at a time, and gives a :class:`GenrePrediction`.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from midi2img.constants import GTZAN_GENRES
 from midi2img.errors import ModelError
 
-#: File names inside a genre model folder.
+if TYPE_CHECKING:
+    from midi2img.modeling import ModelCard
+
+#: File holding the weights inside a genre model folder.
 WEIGHTS_FILE = "genre_mlp.npz"
-META_FILE = "genre_mlp.json"
-CARD_FILE = "MODEL_CARD.md"
+#: The keyword decision thresholds a model carries (:class:`GenrePrediction.thresholds`).
+DECISION_KEYS = ("confident", "blend_pair", "blend_second")
 #: Floor added before ``log`` to the columns the transform logs (variances and tempo).
 LOG_FLOOR = 1e-12
 
@@ -61,8 +66,11 @@ class GenreMLP:
         scale: Scaler standard deviation.
         members: For each ensemble member, its ``[(W, b), ...]`` dense layers; ReLU between them,
             the last layer gives logits.
-        temperature: Logits are divided by it before the softmax (fitted on the valid split).
-        meta: The JSON metadata (model card facts).
+        temperature: Logits are divided by it before the softmax (fitted on out-of-fold
+            logits).
+        decision: The keyword decision thresholds (:data:`DECISION_KEYS`), measured on
+            out-of-fold predictions, or None for a model without them.
+        card: Its model card (None for a bare folder of weights).
     """
 
     labels: tuple[str, ...]
@@ -72,7 +80,11 @@ class GenreMLP:
     scale: np.ndarray
     members: tuple[tuple[tuple[np.ndarray, np.ndarray], ...], ...]
     temperature: float = 1.0
-    meta: dict | None = None
+    decision: Mapping[str, float] | None = None
+    card: ModelCard | None = None
+
+    #: Its name in :data:`midi2img.modeling.SHIPPED`.
+    shipped_name: ClassVar[str] = "genre"
 
     def __post_init__(self) -> None:
         n_in = len(self.columns)
@@ -86,6 +98,8 @@ class GenreMLP:
                 raise ModelError("genre model: layer shapes do not match inputs/labels")
         if not self.temperature > 0:
             raise ModelError("genre model: temperature must be positive")
+        if self.decision is not None and set(self.decision) != set(DECISION_KEYS):
+            raise ModelError(f"genre model: decision thresholds must be {DECISION_KEYS}")
 
     def scaled(self, rows: np.ndarray) -> np.ndarray:
         """Rows as the network sees them: transformed and standardised (float32)."""
@@ -114,14 +128,10 @@ class GenreMLP:
         """``(n, labels)`` probabilities of raw feature rows (in :attr:`columns` order)."""
         return self.combine(self.member_logits(self.scaled(rows)))
 
-    def save(self, folder: str | Path) -> None:
-        """Write ``genre_mlp.npz`` and ``genre_mlp.json`` into ``folder`` (same model, same
-        bytes)."""
-        from midi2img.io import atomic_write_bytes, atomic_write_text, npz_bytes
-
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of ``genre_mlp.npz`` (what :meth:`from_arrays` reads)."""
         arrays: dict[str, np.ndarray] = {
+            "labels": np.array(self.labels), "columns": np.array(self.columns),
             "log_mask": self.log_mask, "mean": self.mean, "scale": self.scale,
             "temperature": np.array(self.temperature, dtype=np.float64),
         }
@@ -129,39 +139,51 @@ class GenreMLP:
             for i, (w, b) in enumerate(layers):
                 arrays[f"m{m}_w{i}"] = w
                 arrays[f"m{m}_b{i}"] = b
-        atomic_write_bytes(out / WEIGHTS_FILE, npz_bytes(arrays, compress=False))
-        meta = dict(self.meta or {})
-        meta.update(labels=list(self.labels), columns=list(self.columns),
-                    members=len(self.members), layers=len(self.members[0]),
-                    temperature=self.temperature)
-        atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if self.decision is not None:
+            arrays["decision"] = np.array([self.decision[k] for k in DECISION_KEYS],
+                                          dtype=np.float64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], card: ModelCard | None) -> GenreMLP:
+        """The model from the arrays of ``genre_mlp.npz`` and its card (what
+        :func:`midi2img.modeling.load_model` calls).
+
+        Raises:
+            ModelError: arrays missing or inconsistent.
+        """
+        n_members = len({k.split("_")[0] for k in arrays if k.startswith("m") and "_w" in k})
+        n_layers = sum(1 for k in arrays if k.startswith("m0_w"))
+        members = tuple(tuple((arrays[f"m{m}_w{i}"].astype(np.float32),
+                               arrays[f"m{m}_b{i}"].astype(np.float32))
+                              for i in range(n_layers)) for m in range(n_members))
+        decision = None
+        if "decision" in arrays:
+            decision = {k: float(v) for k, v in zip(DECISION_KEYS, arrays["decision"],
+                                                     strict=True)}
+        return cls(tuple(str(x) for x in arrays["labels"]),
+                   tuple(str(x) for x in arrays["columns"]),
+                   arrays["log_mask"].astype(bool), arrays["mean"].astype(np.float64),
+                   arrays["scale"].astype(np.float64), members,
+                   float(arrays["temperature"]), decision, card)
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``genre_mlp.npz`` into ``folder`` (same model, same bytes)."""
+        from midi2img.modeling import save_weights
+
+        save_weights(folder, self.shipped_name, self.to_arrays(), compress=False)
 
     @classmethod
     def load(cls, folder: str | Path | Traversable) -> GenreMLP:
-        """Read a model folder written by :meth:`save` (no pickle).
+        """Read a model folder (no pickle) through :func:`midi2img.modeling.load_model`.
 
         Raises:
             ModelError: files missing or inconsistent.
         """
-        from midi2img.io import read_npz
+        from midi2img.modeling import load_model
 
-        base = folder if isinstance(folder, Traversable) else Path(folder)
-        try:
-            meta = json.loads((base / META_FILE).read_text())
-            arrays = read_npz(base / WEIGHTS_FILE)
-        except FileNotFoundError as exc:
-            raise ModelError(f"genre model: {exc.filename or exc} not found in {base}") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"genre model in {base} cannot be read ({exc})") from None
-        members = []
-        for m in range(int(meta["members"])):
-            members.append(tuple((arrays[f"m{m}_w{i}"].astype(np.float32),
-                                  arrays[f"m{m}_b{i}"].astype(np.float32))
-                                 for i in range(int(meta["layers"]))))
-        return cls(tuple(meta["labels"]), tuple(meta["columns"]),
-                   arrays["log_mask"].astype(bool), arrays["mean"].astype(np.float64),
-                   arrays["scale"].astype(np.float64), tuple(members),
-                   float(arrays["temperature"]), meta)
+        model: GenreMLP = load_model(cls.shipped_name, folder)
+        return model
 
 
 @dataclass(frozen=True)
@@ -259,9 +281,8 @@ class GtzanScorer:
         probs = self.probabilities(rows)
         if probs.shape[0] == 0:
             raise ValueError("no feature rows to score")
-        decision = (self.model.meta or {}).get("decision")
-        thresholds = ({k: float(decision[k]) for k in ("confident", "blend_pair", "blend_second")}
-                      if decision else None)
+        decision = self.model.decision
+        thresholds = {k: float(decision[k]) for k in DECISION_KEYS} if decision else None
         return GenrePrediction.from_probabilities(probs.mean(axis=0), windows=probs.shape[0],
                                                   thresholds=thresholds)
 

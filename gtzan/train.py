@@ -17,11 +17,9 @@ cover the train and test splits only, so the valid split is not used.
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +28,15 @@ from midi2img.constants import GTZAN_GENRES
 from midi2img.errors import DataError, InputError
 from midi2img.gtzan import dataset
 from midi2img.gtzan.dataset import FEATURE_COLUMNS, FeatureTable
-from midi2img.gtzan.model import CARD_FILE, GenreMLP, log_mask, softmax, transform
-from midi2img.modeling import EvalResult
+from midi2img.gtzan.model import DECISION_KEYS, WEIGHTS_FILE, GenreMLP, log_mask, softmax, transform
+from midi2img.modeling import (
+    CardSection,
+    EvalResult,
+    ModelCard,
+    library_versions,
+    today,
+    write_card,
+)
 
 Progress = Callable[[str], None]
 
@@ -44,6 +49,13 @@ GENRE_SPLITS = ("train", "test")
 #: The precision the keyword decisions demand on out-of-fold predictions: "clearly supported"
 #: means right at least 9 times in 10.
 DECISION_PRECISION = 0.9
+#: Where the comparisons that chose the recipe are measured (``bench/genre_explore.py`` writes
+#: it); the card points there.
+EXPLORATION_RESULTS = "bench/genre_explore.md"
+#: Published accuracies on the same fault-filtered test split (Castellon et al. 2021; Pons &
+#: Serra 2019), cited beside this model's own on its card.
+PUBLISHED_GTZAN_TEST = {"Jukebox probe": 0.797, "VGGish + SVM": 0.776,
+                        "musicnn max-pool": 0.772, "CLMR": 0.686}
 
 
 @dataclass(frozen=True)
@@ -437,19 +449,6 @@ def _nll(p: np.ndarray, y: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------- model card
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "numpy", "librosa", "scikit-learn"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-
 def plot_confusion(result: EvalResult, path: Path) -> None:
     """Write the confusion matrix as a PNG."""
     import matplotlib
@@ -477,20 +476,17 @@ def plot_confusion(result: EvalResult, path: Path) -> None:
 
 
 
-def write_card(out: Path, model: GenreMLP, cfg: TrainConfig, results: list[EvalResult],
-               cv: list[EvalResult], data: str) -> None:
-    """Write ``MODEL_CARD.md`` and the confusion PNG beside the weights."""
+def model_card(model: GenreMLP, cfg: TrainConfig, results: list[EvalResult],
+               cv: list[EvalResult], decision: dict[str, float], artists: list[str],
+               split_sizes: dict[str, int], data: str) -> ModelCard:
+    """The card of a model trained by :func:`train`, from what the run measured."""
     test = next(r for r in results if r.split == "test")
-    meta = model.meta or {}
-    plot_confusion(test, out / CONFUSION_PNG)
     rec = "\n".join(f"| {g} | {test.per_class_recall[g]:.3f} | {sum(test.confusion[i])} | "
                     f"{np.mean([r.per_class_recall[g] for r in cv]):.3f} |"
                     for i, g in enumerate(GTZAN_GENRES))
-    rows = "\n".join(f"| {r.split} | {r.n} | {r['accuracy']:.3f} | {r['top3_accuracy']:.3f} | "
-                     f"{r['nll']:.3f} |" for r in results)
     cv_acc = [r["accuracy"] for r in cv]
     cv_top3 = [r["top3_accuracy"] for r in cv]
-    d = meta.get("decision", {})
+    d = decision
     if d.get("blend_pair", 1.0) < 1.0:
         blend = (f"otherwise a blend of the top two when together they reach "
                  f"{d['blend_pair']:.2f} (one of them right {d['blend_pair_precision']:.0%}) and "
@@ -499,11 +495,10 @@ def write_card(out: Path, model: GenreMLP, cfg: TrainConfig, results: list[EvalR
     else:
         blend = ("no sum of the top two reached that precision on the other clips, so genre "
                  "never blends;")
-    versions = "\n".join(f"- {k} {v}" for k, v in _versions().items())
     arch = ("linear softmax" if not cfg.hidden else f"MLP, hidden layers {list(cfg.hidden)}")
-    text = f"""# GTZAN genre network (v2: audio tags + table recipe)
-
-Trained {meta.get("trained", "")}. An ensemble of {cfg.members} Keras networks ({arch}, L2
+    published = ", ".join(f"{k} {v:.3f}" for k, v in PUBLISHED_GTZAN_TEST.items())
+    notes = (
+        CardSection("Architecture", f"""An ensemble of {cfg.members} Keras networks ({arch}, L2
 {cfg.l2}, Adam {cfg.learning_rate}, {cfg.epochs} epochs, batch {cfg.batch_size}, balanced class
 weights) over {len(model.columns)} inputs of each 30 s window:
 
@@ -517,86 +512,72 @@ weights) over {len(model.columns)} inputs of each 30 s window:
 Both blocks are standardised on the training clips; a block's weight multiplies its
 standardised inputs. Members differ by seed; their softmaxes (logits / temperature
 {model.temperature:.3f}, fitted on the out-of-fold logits of the cross-validation) are
-averaged. Inference is numpy (`genre_mlp.npz` + `genre_mlp.json`): no TensorFlow, no pickle.
-
-## Data and split
-
-- GTZAN (1000 clips of 30 s), the fault-filtered, artist-disjoint split of Kereliuk, Sturm &
-  Larsen (2015): train {meta.get("split_sizes", {}).get("train")} and test
-  {meta.get("split_sizes", {}).get("test")} clips. The published taggrams (from
-  `{data}`) cover no valid clip, so the valid split is not used.
-- Every choice (features and their weights, linear vs. hidden layers, L2, class weights) was
-  made by cross-validation on the train split, grouped by artist with Sturm's index
-  ({len(set(meta.get("artists", [])))} artists): {cfg.cv_folds} folds of whole artists,
-  repeated over artist shuffles. The test split was scored once, after all choices.
-
-## Model selection (train split, artist-grouped cross-validation)
-
-With scikit-learn's logistic regression as a fast stand-in for the linear network (8 repeats
-of 5 artist folds): the tag summaries alone (mean + maximum) 0.762 +- 0.018, with the spread
-0.756, with the spread at weight 0.5 0.761, adding the table at weight 0.2 0.761, at 0.4 0.764,
-the table at full weight 0.718, the table alone 0.49; L2 equivalent to C = 0.01 best of
-0.01/0.03/0.1. Keras networks with a hidden layer (32-128 units, dropout 0.3-0.5) were not better
-(0.70-0.74). The recipe keeps all three tag statistics and the table, as asked of the network,
-at the weights cross-validation found harmless.
-
-## Results
+averaged. Inference is numpy (`{WEIGHTS_FILE}`: no TensorFlow, no pickle)."""),
+        CardSection("Model selection", f"""Every choice (features and their weights, linear vs.
+hidden layers, L2, class weights) was made by cross-validation on the train split, grouped by
+artist with Sturm's index ({len(set(artists))} artists): {cfg.cv_folds} folds of whole
+artists, repeated over artist shuffles; the comparisons are measured in
+{EXPLORATION_RESULTS} (`bench/genre_explore.py`). The published taggrams (from `{data}`) cover
+no valid clip, so the valid split is not used. The test split was scored once, after all
+choices.
 
 Artist-grouped cross-validation of this recipe on the train split ({cfg.cv_repeats} repeats):
 accuracy {np.mean(cv_acc):.3f} (repeats {", ".join(f"{a:.3f}" for a in cv_acc)}), top-3
-{np.mean(cv_top3):.3f}.
-
-| split | n | accuracy | top-3 accuracy | NLL |
-|---|---|---|---|---|
-{rows}
-
-Published on the same test split: Jukebox probe 0.797, VGGish + SVM 0.776, musicnn max-pool
-0.772, CLMR 0.686 (Castellon et al. 2021; Pons & Serra).
-
-Per-genre recall:
+{np.mean(cv_top3):.3f}. Published on the same test split: {published} (Castellon et al. 2021;
+Pons & Serra 2019).
 
 | genre | test recall | test n | grouped-CV recall |
 |---|---|---|---|
 {rec}
 
-![confusion matrix on the test split]({CONFUSION_PNG})
-
-## Keyword decisions (measured on out-of-fold predictions)
-
-A genre's imagery enters the prompt only when it is clearly supported: the top genre alone
-when its probability is at least {d.get("confident", 0):.2f} (there, out of fold, it is right
+![confusion matrix on the test split]({CONFUSION_PNG})"""),
+        CardSection("Keyword decisions (measured on out-of-fold predictions)", f"""A genre's
+imagery enters the prompt only when it is clearly supported: the top genre alone when its
+probability is at least {d.get("confident", 0):.2f} (there, out of fold, it is right
 {d.get("confident_precision", 0):.0%} of the time; {d.get("confident_share", 0):.0%} of clips);
-{blend} otherwise genre stays silent.
-
-## Licence
-
-{meta.get("licence", "")}. GTZAN (Tzanetakis & Cook 2002) was assembled without copyright
-clearance and is distributed for research use; the model is a derivative of it. The MSD tagger
-it reads is ISC-licensed (`models/musicnn/LICENSE`).
-
-## Reproduce
-
-`make train-genre` (= `midi2img genre train --data <shared gtzan folder> --out models/genre
---seed {cfg.seed} --force`), deterministic (TensorFlow op determinism, one thread).
-
-## Versions
-
-{versions}
-
-## Limitations
-
-GTZAN is small, old and western; its genres are broad. The tagger was trained on the Million
-Song Dataset, whose tags know no "classical". Treat the output as a hint for keyword choice.
-"""
-    (out / CARD_FILE).write_text(text)
+{blend} otherwise genre stays silent."""),
+        CardSection("Limitations", """GTZAN is small, old and western; its genres are broad. The
+tagger was trained on the Million Song Dataset, whose tags know no "classical". Treat the output
+as a hint for keyword choice."""),
+        CardSection("Reproduce", f"""`make train-genre` (= `midi2img genre train --data <shared
+gtzan folder> --out models/genre --seed {cfg.seed} --force`), deterministic on one machine
+(TensorFlow op determinism, one thread)."""),
+    )
+    return ModelCard(
+        model=GenreMLP.shipped_name,
+        name="GTZAN genre network (v2: audio tags + table recipe)",
+        task="the probabilities of the 10 GTZAN genres of a 30 s window of a recording",
+        trained=today(),
+        data={"gtzan": {
+            "source": "GTZAN (Tzanetakis & Cook 2002), 1000 clips of 30 s, with the published "
+                      "MSD-musicnn taggrams",
+            "split": "the fault-filtered, artist-disjoint split of Kereliuk, Sturm & Larsen "
+                     "(2015)",
+            **split_sizes, "train_artists": len(set(artists)), "data_folder": data,
+            "licence": "research use (assembled without copyright clearance)"}},
+        config=asdict(cfg),
+        results=tuple(results),
+        versions=library_versions(("tensorflow", "keras", "numpy", "librosa", "scikit-learn")),
+        licence=("trained on GTZAN, which is for research use only (no copyright clearance): use "
+                 "the model for research; the code is MIT. The MSD tagger it reads is "
+                 "ISC-licensed (`models/musicnn/LICENSE`)"),
+        notes=notes,
+        details={"decision": decision, "artists": artists,
+                 "cross_validation": [r.to_dict() for r in cv],
+                 "published_test_accuracy": PUBLISHED_GTZAN_TEST},
+    )
 
 
 # ----------------------------------------------------------------------------------------- run
 
 
 def train(data: str | Path, out: str | Path, cfg: TrainConfig | None = None, *,
-          cache: Path | None = None, log: Progress = _quiet) -> list[EvalResult]:
+          cache: Path | None = None, log: Progress = _quiet,
+          previous: ModelCard | None = None) -> list[EvalResult]:
     """Load the splits, cross-validate, train, export the model with its card, score test once.
+
+    ``previous`` is the card of the model this run replaces, whose test scorings the new card
+    keeps (:meth:`midi2img.modeling.ModelCard.with_history`).
 
     Returns:
         The results written to the card (train, then test scored once at the end).
@@ -612,25 +593,18 @@ def train(data: str | Path, out: str | Path, cfg: TrainConfig | None = None, *,
                                   np.tile(train_t.y(), cfg.cv_repeats))
     decision = decision_thresholds(softmax(oof / temperature).mean(axis=0), train_t.y())
     model = fit_members(train_t, cfg, progress=log)
-    model = GenreMLP(model.labels, model.columns, model.log_mask, model.mean, model.scale,
-                     model.members, temperature)
+    model = replace(model, temperature=temperature,
+                    decision={k: decision[k] for k in DECISION_KEYS})
     results = [evaluate(model, train_t, "train")]
     # The test split is scored once, here, after every choice was made on train.
     results.append(evaluate(model, splits["test"], "test"))
-    meta = {"config": asdict(cfg), "data": Path(data).name, "versions": _versions(),
-            "trained": datetime.now(UTC).date().isoformat(),
-            "licence": ("trained on GTZAN, which is for research use only (no copyright "
-                        "clearance): use the model for research; the code is MIT"),
-            "results": [r.to_dict() for r in results],
-            "cross_validation": [r.to_dict() for r in cv],
-            "decision": decision,
-            "artists": sorted({artists.get(c, c) for c in train_t.ids}),
-            "split_sizes": {s: len(t) for s, t in splits.items()}}
-    model = GenreMLP(model.labels, model.columns, model.log_mask, model.mean, model.scale,
-                     model.members, model.temperature, meta)
+    card = model_card(model, cfg, results, cv, decision,
+                      sorted({artists.get(c, c) for c in train_t.ids}),
+                      {s: len(t) for s, t in splits.items()}, Path(data).name)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir)
-    write_card(out_dir, model, cfg, results, cv, Path(data).name)
+    plot_confusion(next(r for r in results if r.split == "test"), out_dir / CONFUSION_PNG)
+    write_card(out_dir, card.with_history(previous))
     for r in results:
         log(f"{r.split}: n={r.n} accuracy {r['accuracy']:.3f} top-3 {r['top3_accuracy']:.3f} "
             f"min recall {r['min_recall']:.2f}")

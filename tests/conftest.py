@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Each test session gets its own cache folder (feature tables, recordings' rows, taggrams), set
+# here, before anything reads it: tests never read or fill the user's ~/.cache/midi2img, and
+# what one test extracts from the shared data (the retraining tests' features) the others of
+# the session reuse. Removed when the session ends.
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="midi2img-test-cache-"))
+os.environ["MIDI2IMG_CACHE"] = str(SESSION_CACHE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's cache folder."""
+    del config
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 DEMO_BARS = 8
 

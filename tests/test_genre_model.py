@@ -28,7 +28,8 @@ def splits() -> dict[str, dataset.FeatureTable]:
 
 
 def _card(model: GenreMLP) -> dict[str, EvalResult]:
-    return {r["split"]: EvalResult.from_dict(r) for r in model.meta["results"]}
+    assert model.card is not None
+    return {r.split: r for r in model.card.results}
 
 
 def test_shipped_model_has_its_metadata(model: GenreMLP) -> None:
@@ -36,13 +37,16 @@ def test_shipped_model_has_its_metadata(model: GenreMLP) -> None:
 
     assert model.labels == GTZAN_GENRES
     assert model.columns == dataset.FEATURE_COLUMNS + tag_columns()
-    assert len(model.members) == model.meta["members"] >= 1
-    assert model.meta["split_sizes"] == {"train": 443, "test": 290}
-    d = model.meta["decision"]
+    card = model.card
+    assert card is not None and card.model == "genre"
+    assert len(model.members) == card.config["members"] >= 1
+    assert {k: card.data["gtzan"][k] for k in ("train", "test")} == {"train": 443, "test": 290}
+    d = card.details["decision"]
     assert 0.3 <= d["confident"] <= 0.95 and d["confident_precision"] >= 0.9
-    assert "research use" in model.meta["licence"]
+    assert model.decision == {k: d[k] for k in ("confident", "blend_pair", "blend_second")}
+    assert "research use" in card.licence
     folder = SHIPPED["genre"].path()
-    for name in ("MODEL_CARD.md", "confusion_test.png", "genre_mlp.json"):
+    for name in ("MODEL_CARD.md", "confusion_test.png", "model_card.json"):
         assert (folder / name).is_file()
     assert (folder / "confusion_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not any(p.name.endswith(".keras") for p in folder.iterdir()), \
@@ -77,8 +81,9 @@ def test_numpy_forward_equals_keras(model: GenreMLP,
     from midi2img.gtzan.train import TrainConfig, build_keras
 
     quiet_libraries()
+    assert model.card is not None
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                         for k, v in model.meta["config"].items()})
+                         for k, v in model.card.config.items()})
     rows = splits["test"].features[:64]
     scaled = model.scaled(rows)
     ours = model.member_logits(scaled)
@@ -113,5 +118,4 @@ def test_scorer_scores_windows(model: GenreMLP, splits: dict[str, dataset.Featur
     expected = probs.mean(axis=0) / probs.mean(axis=0).sum()
     assert [both.probabilities[g] for g in GTZAN_GENRES] == pytest.approx(expected)
     assert scorer.predict(table.select(picks[2:]).features).label == "classical"
-    assert both.thresholds == {k: model.meta["decision"][k]
-                               for k in ("confident", "blend_pair", "blend_second")}
+    assert both.thresholds == model.decision

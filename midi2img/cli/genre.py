@@ -54,12 +54,14 @@ def train(
     from midi2img.gtzan.train import TrainConfig
     from midi2img.gtzan.train import train as run
     from midi2img.io import StagedDir
+    from midi2img.modeling import previous_card
 
+    previous = previous_card(out)  # the model --force replaces: its card's test scorings stay
     with StagedDir(out, force=force) as staging:
         cfg = TrainConfig(seed=seed) if members is None else TrainConfig(seed=seed,
                                                                          members=members)
         results = run(_data(data), staging, cfg, cache=cache,
-                      log=lambda s: typer.echo(s, err=True))
+                      log=lambda s: typer.echo(s, err=True), previous=previous)
     typer.echo(f"model written to {out}")
     for r in results:
         typer.echo(f"{r.split:5s} n={r.n:3d} accuracy {r['accuracy']:.3f} "

@@ -66,7 +66,9 @@ def train(
     `make train-mood` trains both."""
     from midi2img.config import require_data_dir
     from midi2img.io import StagedDir
+    from midi2img.modeling import previous_card
 
+    previous = previous_card(out)  # the model --force replaces: its card's test scorings stay
     if kind == "audio":
         from midi2img.mood.train_audio import AudioTrainConfig
         from midi2img.mood.train_audio import train as run_audio
@@ -74,7 +76,7 @@ def train(
         root = require_data_dir(data, "emotion4q")
         with StagedDir(out, force=force) as staging:
             results = run_audio(root, staging, AudioTrainConfig(seed=seed), cache=cache,
-                                log=lambda s: typer.echo(s, err=True))
+                                log=lambda s: typer.echo(s, err=True), previous=previous)
     else:
         from midi2img.mood.train import TrainConfig
         from midi2img.mood.train import train as run
@@ -82,7 +84,7 @@ def train(
         root = require_data_dir(data, "emopia", "vgmidi")
         with StagedDir(out, force=force) as staging:
             results = run(root, staging, TrainConfig(seed=seed), cache=cache,
-                          log=lambda s: typer.echo(s, err=True))
+                          log=lambda s: typer.echo(s, err=True), previous=previous)
     typer.echo(f"model written to {out}")
     for r in results:
         figures = ", ".join(f"{k} {v:.3f}" for k, v in r.metrics.items())

@@ -6,41 +6,33 @@ logistic regression on the standardised features (clipped to +-5 standard deviat
 a value never seen in training cannot dominate) gives ``P(axis > 0)``, recalibrated by a Platt
 map fitted on artist-grouped out-of-fold predictions; the score is ``2 P - 1``. The confidence is
 the probability that the quadrant (the signs of both scores) is right: the product of the two
-axes' probabilities of their predicted signs, recalibrated the same way. The shipped model
-(``models/mood_audio``) is loaded with :func:`midi2img.modeling.load_shipped` (name
-``"affect_audio"``).
+axes' probabilities of their predicted signs, recalibrated the same way
+(:mod:`midi2img.mood.calibration`). The shipped model (``models/mood_audio``) is loaded with
+:func:`midi2img.modeling.load_shipped` (name ``"affect_audio"``), a training run's folder with
+:func:`midi2img.modeling.load_model`.
 """
 
 from __future__ import annotations
 
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from midi2img.errors import ModelError
+from midi2img.mood.calibration import quadrant_confidence, sigmoid
 from midi2img.mood.model import AXES, AffectEstimate
 
 if TYPE_CHECKING:
+    from midi2img.modeling import ModelCard
     from midi2img.mood.audio_features import SoundRows
     from midi2img.tagger import TagResult
 
 #: File holding the weights (plain arrays, loaded with ``allow_pickle=False``).
 WEIGHTS_FILE = "mood_audio.npz"
-#: The model card JSON written beside the weights.
-CARD_FILE = "model_card.json"
 #: Name of this model in :attr:`AffectEstimate.model`.
 MODEL_NAME = "audio"
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1.0 - 1e-9)
-    return np.log(p / (1.0 - p))
 
 
 class AudioAffectModel:
@@ -53,8 +45,10 @@ class AudioAffectModel:
     same for the log-odds of the quadrant's probability).
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], card: dict[str, Any] | None = None
-                 ) -> None:
+    #: Its name in :data:`midi2img.modeling.SHIPPED`.
+    shipped_name: ClassVar[str] = "affect_audio"
+
+    def __init__(self, arrays: dict[str, np.ndarray], card: ModelCard | None = None) -> None:
         from midi2img.mood.audio_features import affect_feature_names
 
         try:
@@ -83,28 +77,38 @@ class AudioAffectModel:
             raise ModelError("the audio affect model has a non-positive scale or clip")
         self.feature_names = names
         self.arrays = arrays
-        self.card = card or {}
+        self.card = card
 
     # ---------------------------------------------------------------- persistence
     @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], card: ModelCard | None
+                    ) -> AudioAffectModel:
+        """The model from the arrays of ``mood_audio.npz`` and its card (what
+        :func:`midi2img.modeling.load_model` calls)."""
+        return cls(arrays, card)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`from_arrays` reads."""
+        return dict(self.arrays)
+
+    @classmethod
     def load(cls, folder: str | Path | Traversable) -> AudioAffectModel:
-        """Load weights (``mood_audio.npz``, no pickle) and the card from a folder or resource.
+        """Load a model folder (``mood_audio.npz``, no pickle, and its card) through
+        :func:`midi2img.modeling.load_model`.
 
         Raises:
             ModelError: the files are missing or malformed.
         """
-        from midi2img.modeling import read_weights_and_card
+        from midi2img.modeling import load_model
 
-        arrays, card = read_weights_and_card(folder, WEIGHTS_FILE, CARD_FILE,
-                                             what="audio affect model")
-        return cls(arrays, card)
+        model: AudioAffectModel = load_model(cls.shipped_name, folder)
+        return model
 
     def save(self, folder: Path) -> None:
         """Write ``mood_audio.npz`` atomically into ``folder`` (same model, same bytes)."""
-        from midi2img.io import atomic_write_bytes, npz_bytes
+        from midi2img.modeling import save_weights
 
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / WEIGHTS_FILE, npz_bytes(self.arrays))
+        save_weights(folder, self.shipped_name, self.to_arrays())
 
     # ---------------------------------------------------------------- prediction
     def raw_log_odds(self, X: np.ndarray) -> np.ndarray:
@@ -118,7 +122,7 @@ class AudioAffectModel:
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Calibrated ``P(axis > 0)``, shape (n, 2), columns as :data:`AXES`."""
         raw = self.raw_log_odds(X)
-        return _sigmoid(raw * self.platt[:, 0] + self.platt[:, 1])
+        return sigmoid(raw * self.platt[:, 0] + self.platt[:, 1])
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Signed valence and arousal in [-1, 1], shape (n, 2)."""
@@ -152,14 +156,4 @@ class AudioAffectModel:
         return self.estimate(affect_features(sound, tags, start_s=start_s, end_s=end_s))
 
 
-def quadrant_confidence(prob: np.ndarray, platt: np.ndarray) -> np.ndarray:
-    """Probability that the quadrant given by the signs of ``prob`` (n, 2) is right: the
-    product of each axis' probability of its predicted sign, recalibrated by ``platt``
-    (slope, offset on the log-odds)."""
-    p = np.atleast_2d(prob)
-    raw = np.prod(np.maximum(p, 1.0 - p), axis=1)
-    return _sigmoid(_logit(raw) * platt[0] + platt[1])
-
-
-__all__ = ["AXES", "CARD_FILE", "MODEL_NAME", "WEIGHTS_FILE", "AudioAffectModel",
-           "quadrant_confidence"]
+__all__ = ["AXES", "MODEL_NAME", "WEIGHTS_FILE", "AudioAffectModel"]

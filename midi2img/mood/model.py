@@ -2,7 +2,8 @@
 
 :class:`AffectEstimate` is what the rest of the pipeline reads; the Russell quadrants follow from
 the signs of valence and arousal. The shipped model is loaded through
-:func:`midi2img.modeling.load_shipped` (``load_shipped("affect")``).
+:func:`midi2img.modeling.load_shipped` (``load_shipped("affect")``), a training run's folder
+through :func:`midi2img.modeling.load_model`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from midi2img.errors import ModelError
 
 if TYPE_CHECKING:
     from midi2img.features import SymbolicFeatures
+    from midi2img.modeling import ModelCard
     from midi2img.notes import Notes
 
 
@@ -100,8 +102,6 @@ class AffectModel(Protocol):
 AXES = ("valence", "arousal")
 #: File holding the weights (plain arrays, loaded with ``allow_pickle=False``).
 WEIGHTS_FILE = "mood.npz"
-#: The model card JSON written beside the weights.
-CARD_FILE = "model_card.json"
 
 
 class _Trees:
@@ -150,8 +150,10 @@ class MoodModel:
     sign gives the quadrant. Everything is numpy at run time (no scikit-learn, no pickle).
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], card: dict[str, Any] | None = None
-                 ) -> None:
+    #: Its name in :data:`midi2img.modeling.SHIPPED`.
+    shipped_name: ClassVar[str] = "affect"
+
+    def __init__(self, arrays: dict[str, np.ndarray], card: ModelCard | None = None) -> None:
         from midi2img.mood.features import FEATURE_NAMES
 
         names = tuple(str(n) for n in arrays["feature_names"])
@@ -159,7 +161,7 @@ class MoodModel:
             raise ModelError("mood model was trained on other features than this version "
                              "computes; retrain it (make train-mood)")
         self.arrays = arrays
-        self.card = card or {}
+        self.card = card
         self.mean = arrays["scaler_mean"].astype(np.float64)
         self.scale = arrays["scaler_scale"].astype(np.float64)
         self.coef = arrays["lr_coef"].astype(np.float64)  # (2, n_features)
@@ -173,26 +175,36 @@ class MoodModel:
 
     # ---------------------------------------------------------------- persistence
     @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], card: ModelCard | None) -> MoodModel:
+        """The model from the arrays of ``mood.npz`` and its card (what
+        :func:`midi2img.modeling.load_model` calls)."""
+        return cls(arrays, card)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`from_arrays` reads (``quadrant_platt`` as set now)."""
+        arrays = dict(self.arrays)
+        if self.quadrant_platt is not None:
+            arrays["quadrant_platt"] = np.asarray(self.quadrant_platt, dtype=np.float64)
+        return arrays
+
+    @classmethod
     def load(cls, folder: str | Path | Traversable) -> MoodModel:
-        """Load weights (``mood.npz``, no pickle) and the card from a folder or a resource.
+        """Load a model folder (``mood.npz``, no pickle, and its card) through
+        :func:`midi2img.modeling.load_model`.
 
         Raises:
             ModelError: the files are missing or malformed.
         """
-        from midi2img.modeling import read_weights_and_card
+        from midi2img.modeling import load_model
 
-        arrays, card = read_weights_and_card(folder, WEIGHTS_FILE, CARD_FILE, what="mood model")
-        try:
-            return cls(arrays, card)
-        except (ValueError, KeyError) as exc:
-            raise ModelError(f"cannot load the mood model from {folder}: {exc}") from exc
+        model: MoodModel = load_model(cls.shipped_name, folder)
+        return model
 
     def save(self, folder: Path) -> None:
         """Write ``mood.npz`` atomically into ``folder`` (same model, same bytes)."""
-        from midi2img.io import atomic_write_bytes, npz_bytes
+        from midi2img.modeling import save_weights
 
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / WEIGHTS_FILE, npz_bytes(self.arrays))
+        save_weights(folder, self.shipped_name, self.to_arrays())
 
     # ---------------------------------------------------------------- prediction
     def probabilities(self, X: np.ndarray) -> np.ndarray:
@@ -213,7 +225,7 @@ class MoodModel:
         a model without a calibration map."""
         if self.quadrant_platt is None:
             return None
-        from midi2img.mood.audio_model import quadrant_confidence
+        from midi2img.mood.calibration import quadrant_confidence
 
         return quadrant_confidence(self.probabilities(X), self.quadrant_platt)
 

@@ -3,8 +3,10 @@
 Recipe: the features of :func:`midi2img.mood.features.mood_features` for every EMOPIA clip and
 VGMIDI piece (cached, keyed by the feature code itself); per axis a standardised logistic
 regression and gradient-boosted trees, averaged; hyperparameters (:class:`TrainConfig`) chosen on
-the valid splits; the shipped model refitted on train + valid of both data sets and scored once
-on their test splits.
+the valid splits; the quadrant confidence's Platt map fitted on EMOPIA valid
+(:func:`midi2img.mood.calibration.fit_platt`); the shipped model refitted on train + valid of both
+data sets and scored once on their test splits. The card (:class:`midi2img.modeling.ModelCard`)
+holds every figure this run measures.
 """
 
 from __future__ import annotations
@@ -14,22 +16,43 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from midi2img.modeling import EvalResult
+from midi2img.modeling import (
+    CardSection,
+    EvalResult,
+    ModelCard,
+    library_versions,
+    today,
+    write_card,
+)
+from midi2img.mood.calibration import (
+    expected_calibration_error,
+    fit_platt,
+    logit,
+    quadrant_right,
+    raw_quadrant_probability,
+)
 from midi2img.mood.dataset import AffectClip, iter_notes
 from midi2img.mood.features import FEATURE_NAMES, FEATURE_VERSION, mood_features
-from midi2img.mood.model import AXES, CARD_FILE, MoodModel, quadrant_of
+from midi2img.mood.model import AXES, WEIGHTS_FILE, MoodModel, quadrant_of
 
 Log = Callable[[str], Any]
 
 #: Files written beside the weights.
 SPLIT_FILE = "vgmidi_split.json"
 SCATTER_PNG = "scatter.png"
+#: Published results on EMOPIA's test split (Hung et al. 2021, Table 4; 4-way quadrant,
+#: arousal and valence accuracy), cited beside this model's own on its card.
+PUBLISHED_EMOPIA_TEST = {
+    "logistic regression (Hung et al. 2021)": {"quadrant": 0.581, "arousal": 0.849,
+                                               "valence": 0.651},
+    "LSTM-attention (Hung et al. 2021)": {"quadrant": 0.684, "arousal": 0.882,
+                                          "valence": 0.833},
+}
 
 
 @dataclass(frozen=True)
@@ -216,15 +239,10 @@ def fit_model(X_e: np.ndarray, clips_e: Sequence[AffectClip], X_v: np.ndarray,
 
 def quadrant_platt(prob: np.ndarray, clips: Sequence[AffectClip]) -> np.ndarray:
     """Platt map (slope, offset on the log-odds) that calibrates the quadrant confidence (the
-    product of each axis' probability of its predicted sign) against EMOPIA quadrant labels."""
-    from sklearn.linear_model import LogisticRegression
-
+    product of each axis' probability of its predicted sign) against EMOPIA quadrant labels;
+    well determined (:func:`midi2img.mood.calibration.fit_platt`)."""
     y = np.array([[c.valence > 0, c.arousal > 0] for c in clips])
-    raw = np.prod(np.maximum(prob, 1.0 - prob), axis=1)
-    right = np.all((prob >= 0.5) == y, axis=1)
-    z = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1.0 - raw, 1e-9, 1.0))
-    m = LogisticRegression(C=1e6, max_iter=10000).fit(z[:, None], right)
-    return np.array([float(m.coef_[0, 0]), float(m.intercept_[0])])
+    return fit_platt(logit(raw_quadrant_probability(prob)), quadrant_right(prob, y))
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,8 +269,6 @@ def emopia_result(scores: np.ndarray, clips: Sequence[AffectClip], split: str,
                "arousal_accuracy": float(np.mean((scores[:, 1] >= 0) == a_true)),
                "valence_accuracy": float(np.mean((scores[:, 0] >= 0) == v_true))}
     if confidence is not None:
-        from midi2img.mood.train_audio import expected_calibration_error
-
         right = np.array([p == t for p, t in zip(q_pred, q_true, strict=True)])
         metrics["quadrant_ece"] = expected_calibration_error(confidence, right)
         metrics["mean_confidence"] = float(np.mean(confidence))
@@ -298,19 +314,6 @@ def load_vgmidi_split(folder: Any) -> dict[str, str]:
 # The training run behind ``midi2img mood train``
 
 
-def _versions() -> dict[str, str]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scikit-learn", "pretty_midi", "mido"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def _scatter(path: Path, scores: np.ndarray, clips_v: list[AffectClip],
              scores_e: np.ndarray, clips_e: list[AffectClip]) -> None:
     import matplotlib
@@ -341,12 +344,21 @@ def _scatter(path: Path, scores: np.ndarray, clips_v: list[AffectClip],
 
 
 def train(data: Path, out: Path, cfg: TrainConfig | None = None, *, cache: Path | None = None,
-          log: Log = _quiet) -> list[EvalResult]:
+          log: Log = _quiet, previous: ModelCard | None = None) -> list[EvalResult]:
     """Fit, validate, evaluate once on test, and write weights + card + scatter into ``out``.
 
     Validation figures come from a model fitted on the training splits only (EMOPIA train,
     VGMIDI train); the shipped model is then refitted on train+valid of both data sets with the
     same hyperparameters and scored once on the test splits.
+
+    Args:
+        data: The shared data folder (``emopia/``, ``vgmidi/``).
+        out: Folder to write into.
+        cfg: Hyper-parameters (the recipe's by default).
+        cache: Feature cache folder (default: the midi2img cache).
+        log: Receives one line per step.
+        previous: The card of the model this run replaces, whose test scorings the new card
+            keeps (:meth:`midi2img.modeling.ModelCard.with_history`).
 
     Returns:
         The results written to the card (``model_card.json`` and ``MODEL_CARD.md``): test scored
@@ -393,26 +405,75 @@ def train(data: Path, out: Path, cfg: TrainConfig | None = None, *, cache: Path 
     model.save(out)
     (out / SPLIT_FILE).write_text(json.dumps(vg_split, indent=1, sort_keys=True) + "\n")
     _scatter(out / SCATTER_PNG, s_v, v_te, s_e, e_te)
+    card = model_card(cfg, [*test, *valid], q_platt, emo, vg).with_history(previous)
+    write_card(out, card)
+    return [*test, *valid]
+
+
+def model_card(cfg: TrainConfig, results: list[EvalResult], q_platt: np.ndarray,
+               emo: list[AffectClip], vg: list[AffectClip]) -> ModelCard:
+    """The card of a model trained by :func:`train`, from what the run measured."""
+    res = {(r.dataset, r.split): r for r in results}
 
     def count(clips: list[AffectClip]) -> dict[str, int]:
         return {s: sum(c.split == s for c in clips) for s in ("train", "valid", "test")}
 
-    card = {
-        "name": "midi2img mood (valence-arousal) model, symbolic",
-        "task": "valence and arousal in [-1, 1] from symbolic (MIDI) features; quadrant from signs",
-        "trained": datetime.now(UTC).date().isoformat(),
-        "architecture": ("per axis: mean of P(sign > 0) from a standardised logistic regression "
-                         "and from gradient-boosted trees (scikit-learn "
-                         "HistGradientBoostingClassifier exported to plain arrays); "
-                         "score = 2 P - 1; confidence = P(quadrant right), Platt-calibrated"),
-        "weights_file": "mood.npz (numpy arrays, loaded with allow_pickle=False)",
-        "axes": list(AXES),
-        "feature_names": list(FEATURE_NAMES),
-        "feature_version": FEATURE_VERSION,
-        "config": asdict(cfg),
-        "calibration": {"platt_quadrant": [round(float(x), 6) for x in q_platt],
-                        "fitted_on": "EMOPIA valid, model fitted on train"},
-        "training_data": {
+    def conf(split: str) -> str:
+        r = res[("emopia", split)]
+        return f"ECE {r['quadrant_ece']:.3f}, mean {r['mean_confidence']:.3f}"
+
+    emo_test = res[("emopia", "test")]
+    keys = ("quadrant_accuracy", "arousal_accuracy", "valence_accuracy")
+    published = "\n".join(f"| {name} | {b['quadrant']:.3f} | {b['arousal']:.3f} | "
+                          f"{b['valence']:.3f} |" for name, b in PUBLISHED_EMOPIA_TEST.items())
+    architecture = ("per axis: mean of P(sign > 0) from a standardised logistic regression and "
+                    "from gradient-boosted trees (scikit-learn HistGradientBoostingClassifier "
+                    "exported to plain arrays); score = 2 P - 1; confidence = P(quadrant "
+                    "right), Platt-calibrated")
+    platt = [round(float(x), 6) for x in q_platt]
+    notes = (
+        CardSection("Architecture", f"""{architecture[0].upper() + architecture[1:]}.
+{len(FEATURE_NAMES)} features from `midi2img.mood.features.mood_features` (version
+{FEATURE_VERSION}): the symbolic features of `midi2img.features.extract`, plus a pitch-class
+profile relative to the estimated tonic and to the best major key, major/minor template fits
+(whole clip and 5 s windows), third/sixth/seventh ratios above the tonic, chord-quality and
+chord-root shares, interval-class vector and triad types of simultaneities, bass-line profile,
+melodic (skyline) interval histogram, timing and dynamics statistics. Weights: `{WEIGHTS_FILE}`
+(numpy arrays, loaded with allow_pickle=False); run time is numpy only. Hyperparameters were
+chosen on validation data only (EMOPIA valid split, song-grouped CV over EMOPIA train+valid,
+VGMIDI valid pieces); valid figures come from a model fitted on train only."""),
+        CardSection("Compared with published models", f"""EMOPIA test split, accuracy:
+
+| | quadrant | arousal | valence |
+|---|---|---|---|
+| this model (n = {emo_test.n}) | {" | ".join(f"{emo_test[k]:.3f}" for k in keys)} |
+{published}
+
+![predicted vs true valence and arousal]({SCATTER_PNG})"""),
+        CardSection("Confidence", f"""The probability that the quadrant is right: the product of
+each axis' probability of its predicted sign, recalibrated by a Platt map (slope and offset on
+the log-odds, {platt}) fitted on EMOPIA valid with the model fitted on train (so the valid
+figure is in-sample), with Platt's smoothed targets and a weak prior towards the identity, solved
+exactly (`midi2img.mood.calibration.fit_platt`). Expected calibration error (10 bins) and mean
+confidence: test {conf("test")}; valid {conf("valid")}. The audio model (`models/mood_audio`)
+gives the same kind of confidence for recordings."""),
+        CardSection("Limits", f"""EMOPIA's test split has {emo_test.n} clips (one clip is
+{100 / max(emo_test.n, 1):.1f} points of accuracy). EMOPIA labels are clip-level quadrants of
+pop-piano transcriptions; VGMIDI ratings are of video-game piano pieces; valence from symbolic
+features remains the hard axis. Scores are signed class probabilities, not calibrated ratings:
+|score| says how sure the model is, not how intense the music is. The boosted trees are
+reproducible on one machine, not to the last digit across CPUs: a retraining elsewhere can
+choose another of two equally good splits, which moves a few predictions slightly."""),
+        CardSection("Reproduce", f"""`make train-mood` (= `midi2img mood train --out models/mood
+--seed {cfg.seed} --force`); features cached under the midi2img cache folder, keyed by the
+feature code."""),
+    )
+    return ModelCard(
+        model=MoodModel.shipped_name,
+        name="midi2img mood model (valence-arousal, symbolic)",
+        task="valence and arousal in [-1, 1] from symbolic (MIDI) features; quadrant from signs",
+        trained=today(),
+        data={
             "emopia": {"source": "EMOPIA midis.zip (Hung et al. 2021), official song-disjoint "
                                  "split (its val.csv is the valid split)", **count(emo),
                        "targets": "Q1=(+1,+1) Q2=(-1,+1) Q3=(-1,-1) Q4=(+1,-1) (valence, arousal)",
@@ -421,120 +482,22 @@ def train(data: Path, out: Path, cfg: TrainConfig | None = None, *, cache: Path 
                                  "~30 annotators' per-measure ratings",
                        "split": f"piece-disjoint, seeded ({cfg.seed}), {SPLIT_FILE}",
                        **count(vg),
-                       "weighting": "sign label, sample weight min(|mean rating| / 0.2, 1)",
+                       "weighting": "sign label, sample weight min(|mean rating| / "
+                                    f"{cfg.vgmidi_full_weight_at}, 1)",
                        "licence": "none stated (research use)"},
-            "final_fit": "train + valid of both data sets",
+            "final_fit": "train + valid of both data sets; test scored once at the end",
         },
-        "licence": ("The weights are derived from EMOPIA (CC BY-NC-SA 4.0) and VGMIDI (no licence "
-                    "stated). Treat the model as CC BY-NC-SA 4.0: attribution, non-commercial use "
-                    "only, derivatives under the same licence; the code that trains it is MIT."),
-        "results": [r.to_dict() for r in (*test, *valid)],
-        "baselines_emopia_test": {"logistic_regression (Hung et al. 2021)":
-                                  {"quadrant": 0.581, "arousal": 0.849, "valence": 0.651},
-                                  "lstm_attention (Hung et al. 2021)":
-                                  {"quadrant": 0.684, "arousal": 0.882, "valence": 0.833}},
-        "versions": _versions(),
-    }
-    tmp = out / (CARD_FILE + ".tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    os.replace(tmp, out / CARD_FILE)
-    (out / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return [*test, *valid]
-
-
-def card_results(card: dict[str, Any]) -> dict[tuple[str, str], EvalResult]:
-    """The card's results by ``(dataset, split)``."""
-    rs = [EvalResult.from_dict(d) for d in card["results"]]
-    return {(r.dataset, r.split): r for r in rs}
-
-
-def model_card_markdown(card: dict[str, Any]) -> str:
-    """Human-readable model card from the JSON card."""
-    res = card_results(card)
-    td = card["training_data"]
-    v = card["versions"]
-
-    def emo(split: str) -> str:
-        r = res[("emopia", split)]
-        keys = ("quadrant_accuracy", "arousal_accuracy", "valence_accuracy")
-        return " | ".join(f"{r[k]:.3f}" for k in keys) + f" | {r.n}"
-
-    def conf(split: str) -> str:
-        r = res[("emopia", split)]
-        return f"ECE {r['quadrant_ece']:.3f}, mean {r['mean_confidence']:.3f}"
-
-    def vgm(split: str) -> str:
-        r = res[("vgmidi", split)]
-        keys = ("valence_pearson", "arousal_pearson", "valence_sign_accuracy",
-                "arousal_sign_accuracy")
-        return " | ".join(f"{r[k]:.3f}" for k in keys) + f" | {r.n}"
-
-    return f"""# midi2img mood model (valence-arousal, symbolic)
-
-{card['task']}. Trained {card['trained']}.
-
-**Architecture.** {card['architecture']}. {len(card['feature_names'])} features from
-`midi2img.mood.features.mood_features` (version {card['feature_version']}): the symbolic
-features of `midi2img.features.extract`, plus a pitch-class profile relative to the estimated
-tonic and to the best major key, major/minor template fits (whole clip and 5 s windows),
-third/sixth/seventh ratios above the tonic, chord-quality and chord-root shares, interval-class
-vector and triad types of simultaneities, bass-line profile, melodic (skyline) interval
-histogram, timing and dynamics statistics. Weights: `{card['weights_file']}`. Run time is
-numpy only.
-
-## Data
-
-- EMOPIA: {td['emopia']['source']}; train {td['emopia']['train']}, valid
-  {td['emopia']['valid']}, test {td['emopia']['test']}. Targets {td['emopia']['targets']}.
-  Licence {td['emopia']['licence']}.
-- VGMIDI: {td['vgmidi']['source']}; {td['vgmidi']['split']}: train {td['vgmidi']['train']},
-  valid {td['vgmidi']['valid']}, test {td['vgmidi']['test']} pieces;
-  {td['vgmidi']['weighting']}. Licence: {td['vgmidi']['licence']}.
-- Final fit: {td['final_fit']}. Hyperparameters were chosen on validation data only
-  (EMOPIA valid split, song-grouped CV over EMOPIA train+valid, VGMIDI valid pieces):
-  `{card['config']}`.
-
-## Licence
-
-{card['licence']}
-
-## Metrics
-
-| | quadrant acc. | arousal acc. | valence acc. | n |
-|---|---|---|---|---|
-| EMOPIA test (this model) | {emo('test')} |
-| EMOPIA valid (model fit on train only) | {emo('valid')} |
-| logistic regression, Hung et al. 2021 (test) | 0.581 | 0.849 | 0.651 | 86 |
-| LSTM-attention, Hung et al. 2021 (test) | 0.684 | 0.882 | 0.833 | 86 |
-
-VGMIDI (Pearson r of predicted vs mean rated value, held-out pieces):
-
-| | valence r | arousal r | valence sign acc. | arousal sign acc. | n |
-|---|---|---|---|---|---|
-| test | {vgm('test')} |
-| valid (fit on train only) | {vgm('valid')} |
-
-![predicted vs true valence and arousal]({SCATTER_PNG})
-
-**Confidence.** The probability that the quadrant is right: the product of each axis'
-probability of its predicted sign, recalibrated by a Platt map (slope and offset on the
-log-odds, {card['calibration']['platt_quadrant']}) fitted on EMOPIA valid with the model fitted
-on train (so the valid figure is in-sample). Expected calibration error (10 bins) and mean
-confidence: test {conf('test')}; valid {conf('valid')}. The audio model
-(`models/mood_audio`) gives the same kind of confidence for recordings.
-
-## Limits
-
-EMOPIA's test split has 86 clips (one clip is 1.2 points of accuracy). EMOPIA labels are
-clip-level quadrants of pop-piano transcriptions; VGMIDI ratings are of video-game piano
-pieces; valence from symbolic features remains the hard axis. Scores are signed class
-probabilities, not calibrated ratings: |score| says how sure the model is, not how intense the
-music is.
-
-## Reproduce
-
-`make train-mood` (= `midi2img mood train --out models/mood --seed {card['config']['seed']}
---force`), deterministic; features cached under `~/.cache/midi2img`, keyed by the feature code.
-
-Versions: {', '.join(f'{k} {val_}' for k, val_ in v.items())}.
-"""
+        config=asdict(cfg),
+        results=tuple(results),
+        versions=library_versions(("numpy", "scikit-learn", "pretty_midi", "mido")),
+        licence=("The weights are derived from EMOPIA (CC BY-NC-SA 4.0) and VGMIDI (no licence "
+                 "stated). Treat the model as CC BY-NC-SA 4.0: attribution, non-commercial use "
+                 "only, derivatives under the same licence; the code that trains it is MIT."),
+        notes=notes,
+        details={"architecture": architecture, "weights_file": WEIGHTS_FILE,
+                 "axes": list(AXES), "feature_names": list(FEATURE_NAMES),
+                 "feature_version": FEATURE_VERSION,
+                 "calibration": {"platt_quadrant": platt,
+                                 "fitted_on": "EMOPIA valid, model fitted on train"},
+                 "published_emopia_test": PUBLISHED_EMOPIA_TEST},
+    )
