@@ -1,6 +1,6 @@
 """The exploration behind the affect model of recordings: artist-grouped CV on emotion4q's train
-part, for the alternatives a training run does not recompute (the card's "exploration" table,
-``midi2img.mood.train_audio.EXPLORATION``).
+part, for the alternatives a training run does not recompute (the model card points to the
+report this writes, ``bench/mood_audio_explore.md``).
 
 Usage: python bench/mood_audio_explore.py [--out bench/mood_audio_explore.md]
 

@@ -170,7 +170,7 @@ def test_model_card_matches_files() -> None:
     assert "CC BY-NC-SA 4.0" in card.licence and card.trained
     test = card.result("emopia", "test")
     assert test.n == 86
-    # floor: the figures reported when this model was first shipped (issue 5), 3 decimals
+    # floor: the figures reported when this model was first shipped, 3 decimals
     assert round(test["quadrant_accuracy"], 3) >= 0.721
     assert round(test["arousal_accuracy"], 3) >= 0.895
     assert round(test["valence_accuracy"], 3) >= 0.814

@@ -18,4 +18,8 @@ The audio one reads the sound and the musicnn tags of a recording (emotion4q):
   calibrated confidence);
 * :mod:`.train_audio` - :class:`~midi2img.mood.train_audio.AudioTrainConfig`, ``train`` and
   ``evaluate`` (artist-grouped CV, one test scoring).
+
+Both calibrate their quadrant confidence with :mod:`.calibration` (a well-determined Platt map:
+smoothed targets and a weak prior toward the identity, so a retraining on another CPU moves it
+only as much as its inputs move).
 """

@@ -316,7 +316,7 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Slope and offset of a logistic fit of ``y`` on one column of log-odds.
 
     Fitted on 619 out-of-fold predictions, this map is stable (inputs moved by 1e-12 move it by
-    < 1e-12; ``tests/test_mood_audio.py``), so it stays as the shipped model was calibrated
+    < 1e-12; ``tests/test_mood_audio_model.py``), so it stays as the shipped model was calibrated
     rather than :func:`midi2img.mood.calibration.fit_platt`, which would change its outputs.
     """
     from sklearn.linear_model import LogisticRegression
