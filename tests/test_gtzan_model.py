@@ -119,3 +119,11 @@ def test_scorer_scores_windows(model: GenreMLP, splits: dict[str, dataset.Featur
     assert [both.probabilities[g] for g in GTZAN_GENRES] == pytest.approx(expected)
     assert scorer.predict(table.select(picks[2:]).features).label == "classical"
     assert both.thresholds == model.decision
+
+
+def test_genre_record_validates() -> None:
+    from midi2img.constants import GTZAN_GENRES
+    from midi2img.gtzan.model import GenrePrediction
+
+    with pytest.raises(ValueError):
+        GenrePrediction("jazz", {g: 0.2 for g in GTZAN_GENRES})

@@ -285,3 +285,13 @@ def test_retraining_reproduces_the_shipped_model(retrained: Path) -> None:
     assert {k: v for k, v in card.details.items() if k != "calibration"} == {
         k: v for k, v in want.details.items() if k != "calibration"}
     assert (retrained / "MODEL_CARD.md").read_text() == card.markdown()
+
+
+def test_quadrant_mapping() -> None:
+    from midi2img.mood.model import quadrant_of, quadrant_targets
+
+    assert quadrant_targets("Q1") == (1.0, 1.0)
+    assert quadrant_targets("Q2") == (-1.0, 1.0)
+    assert quadrant_targets("Q3") == (-1.0, -1.0)
+    assert quadrant_targets("Q4") == (1.0, -1.0)
+    assert quadrant_of(0.5, -0.5) == "Q4"

@@ -7,7 +7,7 @@ import pytest
 
 from midi2img.constants import GTZAN_GENRES
 from midi2img.gtzan.model import GenrePrediction
-from midi2img.mood.model import AffectEstimate, quadrant_of, quadrant_targets
+from midi2img.mood.model import AffectEstimate
 from midi2img.rules import apply_rules, default_rules, genre_decision
 
 BASE = {"mode": "major", "key_confidence": 0.9, "tempo_bpm": 100.0, "pitch_median": 64.0,
@@ -152,19 +152,6 @@ def test_near_duplicates_merge() -> None:
                           Keyword("string instruments", 0.7, "b", "subject", "y")])
     assert [k.keyword for k in kws] == ["string instruments", "flowing lines"]
     assert kws[1].weight == 0.6 and "tempo" in kws[1].because and "legato" in kws[1].because
-
-
-def test_quadrant_mapping() -> None:
-    assert quadrant_targets("Q1") == (1.0, 1.0)
-    assert quadrant_targets("Q2") == (-1.0, 1.0)
-    assert quadrant_targets("Q3") == (-1.0, -1.0)
-    assert quadrant_targets("Q4") == (1.0, -1.0)
-    assert quadrant_of(0.5, -0.5) == "Q4"
-
-
-def test_genre_record_validates() -> None:
-    with pytest.raises(ValueError):
-        GenrePrediction("jazz", {g: 0.2 for g in GTZAN_GENRES})
 
 
 def test_a_rule_on_an_unknown_feature_fails_at_load_time() -> None:
