@@ -441,6 +441,8 @@ class ShippedModel:
             ``.npz`` its loader reads.
         card: JSON file holding the model card (with ``trained``: the training date).
         train_target: How to rebuild it.
+        package: The package whose data holds ``folder`` (a plugin ships its models in its own
+            package).
     """
 
     name: str
@@ -449,10 +451,11 @@ class ShippedModel:
     weights: tuple[str, ...]
     card: str
     train_target: str
+    package: str = "midi2img.models"
 
     def path(self) -> Traversable:
         """The model's package-data folder."""
-        return resources.files("midi2img.models") / self.folder
+        return resources.files(self.package) / self.folder
 
     def available(self) -> bool:
         """Whether every weights file is shipped."""
@@ -557,7 +560,7 @@ def load_shipped(name: str) -> Any:
     spec = _spec(name)
     if not spec.available():
         raise ModelError(f"no {name} model is shipped with this installation (missing "
-                         f"midi2img.models/{spec.folder}/{spec.weights[0]}; run "
+                         f"{spec.package}/{spec.folder}/{spec.weights[0]}; run "
                          f"`{spec.train_target}` in a checkout)")
     return _build(spec, spec.path())
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from midi2img.modeling import (
     read_weights_and_card,
     write_card,
 )
+from midi2img.stages import Stage
 
 
 def _card(**changes: object) -> ModelCard:
@@ -157,3 +159,83 @@ def test_versions_keep_their_shape() -> None:
             assert set(v) == {"sha256", "trained"}
             assert v["trained"] == json.loads(
                 (SHIPPED[name].path() / CARD_JSON).read_text())["trained"]
+
+
+# ---- a new model: its stage module, and one line in SHIPPED ----------------------------------
+
+
+class ToyModel:
+    """A model registered by a test: scores the notes' mean pitch against a stored pivot."""
+
+    def __init__(self, pivot: float) -> None:
+        self.pivot = pivot
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], card: object) -> ToyModel:
+        return cls(float(arrays["pivot"]))
+
+
+class ToyBrightness(Stage):
+    """A stage registered by a test, running :class:`ToyModel` on the notes."""
+
+    name = "toy_brightness"
+    contract_keys = ("toy_brightness",)
+    requires = ("transcription",)
+    models = {"midi": "toy", "audio": "toy"}
+
+    def run(self, ctx: Any, results: Any) -> float:
+        notes = results["transcription"]
+        return float(np.mean(notes.midi_pitch)) - ctx.model(self).pivot
+
+    def contract(self, result: float) -> dict[str, Any]:
+        return {"toy_brightness": round(result, 3)}
+
+
+def test_a_model_is_its_stage_and_one_shipped_entry(tmp_path: Path, monkeypatch) -> None:
+    """The README's "where to touch" row for a model: the stage that runs it names it, and one
+    entry in SHIPPED says where its files are (here a plugin package's data). Its version
+    reaches ``versions``, the workers' warm-up loads it, and without its files the stage is
+    left out with the reason in ``omitted``."""
+    import hashlib
+
+    from midi2img import modeling
+    from midi2img.analysis import AnalysisOptions, analyse_track, versions, warm_models
+    from midi2img.io import npz_bytes
+    from midi2img.notes import Notes
+    from midi2img.stages import registered
+
+    pkg = tmp_path / "toyplugin"
+    (pkg / "models" / "toy").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "__init__.py").write_text("")
+    weights = npz_bytes({"pivot": np.array(60.0)})
+    (pkg / "models" / "toy" / "toy.npz").write_bytes(weights)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(modeling.SHIPPED, "toy", modeling.ShippedModel(
+        "toy", "toy", f"{__name__}:ToyModel", ("toy.npz",), "model_card.json",
+        "the plugin's own training", package="toyplugin.models"))
+    mid = tmp_path / "c.mid"
+    Notes.from_arrays(np.array([0.0, 0.5, 1.0]), np.array([0.5, 1.0, 1.5]),
+                      np.array([60, 64, 67]), np.array([80, 80, 80])).to_pretty_midi() \
+        .write(str(mid))
+    modeling.load_shipped.cache_clear()
+    modeling.model_version.cache_clear()
+    try:
+        with registered(f"{__name__}:ToyBrightness"):
+            d = analyse_track(mid).to_dict()
+            assert d["toy_brightness"] == pytest.approx(63.667 - 60.0, abs=1e-3)
+            assert versions()["models"]["toy"] == {
+                "sha256": hashlib.sha256(weights).hexdigest()[:12]}
+            modeling.load_shipped.cache_clear()
+            warm_models(AnalysisOptions())
+            assert modeling.load_shipped.cache_info().currsize >= 1
+            assert isinstance(modeling.load_shipped("toy"), ToyModel)
+            (pkg / "models" / "toy" / "toy.npz").unlink()
+            modeling.load_shipped.cache_clear()
+            gone = analyse_track(mid).to_dict()
+            assert gone["toy_brightness"] is None
+            assert gone["omitted"]["toy_brightness"] == ("no toy model is shipped with this "
+                                                         "installation")
+    finally:
+        modeling.load_shipped.cache_clear()
+        modeling.model_version.cache_clear()
