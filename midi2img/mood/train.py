@@ -202,6 +202,7 @@ def fit_model(X_e: np.ndarray, clips_e: Sequence[AffectClip], X_v: np.ndarray,
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     X_all = np.vstack([X_e, X_v]) if len(clips_v) else X_e
     scaler = StandardScaler().fit(X_all)
@@ -220,7 +221,11 @@ def fit_model(X_e: np.ndarray, clips_e: Sequence[AffectClip], X_v: np.ndarray,
             learning_rate=cfg.hgb_learning_rate, max_leaf_nodes=cfg.hgb_max_leaf_nodes,
             max_iter=cfg.hgb_max_iter, l2_regularization=cfg.hgb_l2_regularization,
             early_stopping=False, random_state=cfg.seed)
-        hgb.fit(X, y, sample_weight=w)
+        # One OpenMP thread: the trees are summed in one fixed order on every machine, and
+        # scikit-learn's feature binning no longer waits on its thread pool (here 150 s of a
+        # 170 s fit went to joblib polling; one thread fits in about 50 s).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            hgb.fit(X, y, sample_weight=w)
         for k, v in _trees_to_arrays(hgb).items():
             arrays[f"hgb/{axis}/{k}"] = v
         p_lr = lr.predict_proba((X_all - scaler.mean_) / scale)[:, 1]
