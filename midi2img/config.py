@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Environment variable naming the folder with the shared datasets (GTZAN, EMOPIA, VGMIDI, audio).
@@ -73,6 +75,26 @@ def cpu_threads() -> int:
         return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
     except ValueError:
         return 0
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the numpy BLAS calls inside on one thread.
+
+    A matrix product's last bits depend on how many threads share it (the genre network's
+    probabilities move in the 7th digit between one thread and two), and the runners differ in
+    threads: this process uses the machine's default, a pool worker its share of the cores, a
+    Ray worker one (``OMP_NUM_THREADS=1``). One thread everywhere makes every runner, on every
+    machine with the same CPU kind, write the same ``analysis.json`` bytes; the analysis gains
+    little from BLAS threads anyway (its matrices are small).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a scikit-learn dependency; without it, the default threads
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 _QUIET = False

@@ -29,17 +29,17 @@ file it names is there.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from midi2img import config
 from midi2img.analysis import Analysis, AnalysisOptions, ProgressFn, analyse_track
 from midi2img.errors import InputError, Midi2ImgError, OutputError
 from midi2img.features.structure import MAX_SECTIONS
@@ -556,26 +556,6 @@ def _check_existing(out: Path, options: ConvertOptions, input_sha: str | None
     raise OutputError(f"{out} exists; {hint}")
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the numpy BLAS calls inside on one thread.
-
-    A matrix product's last bits depend on how many threads share it (the genre network's
-    probabilities move in the 7th digit between one thread and two), and the runners differ in
-    threads: this process uses the machine's default, a pool worker its share of the cores, a
-    Ray worker one (``OMP_NUM_THREADS=1``). One thread everywhere makes every runner, on every
-    machine with the same CPU kind, write the same ``analysis.json`` bytes; the analysis gains
-    little from BLAS threads anyway (its matrices are small).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a scikit-learn dependency; without it, the default threads
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def prepare_track(track: str | Path, out: Path, context: ConvertContext, *,
                   progress: ProgressFn | None = None) -> PreparedTrack | TrackResult:
     """The first half of :func:`convert_one`: check the folder, analyse the track (and its
@@ -597,7 +577,7 @@ def prepare_track(track: str | Path, out: Path, context: ConvertContext, *,
         state, data = _check_existing(out, opts, input_sha)
         if state == "complete" and opts.resume:
             return skipped_result(source, out, data)
-        with single_threaded_blas():
+        with config.single_threaded_blas():
             analysis = analyse_track(track, opts.analysis, segments=opts.segments,
                                      progress=progress)
         assert input_sha is not None  # the analysis read the file

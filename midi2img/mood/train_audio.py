@@ -153,11 +153,14 @@ def _cache_file(cache: Path, data: Path) -> Path:
 def describe_path(path: str) -> dict[str, np.ndarray]:
     """Sound rows and tags of one recording as plain arrays (module level, for a process
     pool)."""
-    from midi2img.config import quiet_libraries
+    from midi2img.config import quiet_libraries, single_threaded_blas
     from midi2img.mood.audio_features import describe_file
 
     quiet_libraries()
-    sound, tags = describe_file(path)
+    # one BLAS thread, as in the analysis pass: the rows are then the ones `convert` computes,
+    # and two pool workers do not spin against each other (a third less CPU here)
+    with single_threaded_blas():
+        sound, tags = describe_file(path)
     return {"rows": sound.rows, "starts": sound.starts_s, "ends": sound.ends_s,
             "duration": np.array(sound.duration_s), "msd": tags.probabilities["msd"],
             "mtt": tags.probabilities["mtt"], "tag_starts": tags.starts_s,
