@@ -4,7 +4,6 @@ that reproduces the shipped model within stated tolerances."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,16 +150,13 @@ def test_synthetic_happy_and_sad_clips(kind: str, quadrant: str) -> None:
     feats = extract(notes)
     assert feats.key.mode == ("major" if happy else "minor")
     model = load_shipped("affect")
-    t0 = time.perf_counter()
     est = model.predict(notes, feats)
-    elapsed = time.perf_counter() - t0
     assert isinstance(est, AffectEstimate)
     assert est.quadrant == quadrant, est
     if happy:
         assert est.valence > 0 and est.arousal > 0
     else:
         assert est.valence < 0 and est.arousal < 0
-    assert elapsed < 0.5  # milliseconds in practice; generous for a loaded CI machine
     assert mood_features(notes, feats).shape == (len(FEATURE_NAMES),)
 
 

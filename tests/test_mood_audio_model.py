@@ -5,7 +5,6 @@ tolerances), sections, and the five real recordings."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +243,7 @@ def test_model_card_figures_and_calibration() -> None:
     assert (MODEL_DIR / "reliability.png").is_file()
 
 
-def test_eval_json_equals_model_card() -> None:
+def test_eval_json_equals_model_card(emotion4q_described: None) -> None:
     data = _data()
     res = CliRunner().invoke(app, ["mood", "eval", "--model-kind", "audio", "--json", "--data",
                                    str(data)])
@@ -290,7 +289,7 @@ def test_calibration_is_stable_to_last_digit_changes() -> None:
 
 
 @pytest.fixture(scope="module")
-def retrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def retrained(tmp_path_factory: pytest.TempPathFactory, emotion4q_described: None) -> Path:
     """The full model retrained with `make train-mood`'s command (the recordings' rows come
     from the test session's cache folder, shared with the eval test above)."""
     out = tmp_path_factory.mktemp("retrain") / "mood_audio"
@@ -358,17 +357,3 @@ def test_real_recordings(real_affect: dict[str, AffectEstimate]) -> None:
     assert real_affect[FISHIN].valence > 0
     # Brahms' Hungarian Dance 5 (allegro, string orchestra) is energetic
     assert real_affect[BRAHMS].arousal > 0
-
-
-def test_affect_stage_is_fast() -> None:
-    """Sound descriptors + model for 30 s of audio, beyond the tagger (bench/bench_affect.py
-    measures it precisely; generous bound for a loaded CI machine)."""
-    from midi2img.tagger import tag_audio
-
-    x = _signal(30.0, seed=1)
-    tags = tag_audio(x, SR)
-    model = load_shipped("affect_audio")
-    AF.sound_rows(x)  # warm the filterbanks
-    t0 = time.perf_counter()
-    model.predict(AF.sound_rows(x), tags)
-    assert time.perf_counter() - t0 < 1.5

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,11 +94,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data.setdefault("omitted", {})["genre"] = "genre left out " + EVIL
     (enriched / "analysis.json").write_text(json.dumps(data))
     folders["enriched"] = enriched
-    timings = {}
-    for key, folder in folders.items():
-        t0 = time.perf_counter()
+    for folder in folders.values():
         write_report(folder)
-        timings[key] = time.perf_counter() - t0
     records = [{"source": str(mid), "status": "ok", "error": None, "output": ODD_NAME,
                 "timings_s": {"total": 1.5}},
                {"source": str(wav), "status": "ok", "error": None, "output": "demo",
@@ -109,7 +105,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                {"source": f"/music/{EVIL}.mp3", "status": "failed",
                 "error": f"InputError: cannot decode {EVIL}", "output": None, "timings_s": {}}]
     write_index(out, records)
-    return {"out": out, "folders": folders, "records": records, "timings": timings}
+    return {"out": out, "folders": folders, "records": records}
 
 
 @pytest.fixture(scope="module")
@@ -293,11 +289,10 @@ def test_write_report_without_midi_or_images_still_writes(tmp_path: Path) -> Non
 # ---- the real pages ---------------------------------------------------------------------------
 
 
-def test_reports_are_small_fast_and_self_contained(batch: dict[str, Any]) -> None:
+def test_reports_are_small_and_self_contained(batch: dict[str, Any]) -> None:
     for key, folder in batch["folders"].items():
         page = (folder / "report.html").read_text()
         assert len(page) < 1_500_000, key
-        assert batch["timings"][key] < 1.0, batch["timings"]
         # nothing to fetch: every src is a data: URI, no URL anywhere in an attribute
         assert not re.search(r'(?:src|href)="(?!data:)', page), key
     midi_page = (batch["folders"]["midi"] / "report.html").read_text()
