@@ -99,9 +99,19 @@ def read_npz(path: str | Path | Traversable) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None) -> bytes:
-    """A standard MIDI file (one piano track) holding ``notes``."""
-    pm = notes.to_pretty_midi(tempo_bpm=tempo_bpm)
+def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | None = None
+               ) -> bytes:
+    """A standard MIDI file (one piano track) holding ``notes``.
+
+    With ``tempo_bpm`` the file is laid on the beat grid heard at that tempo (a tempo map,
+    4/4 bars from the first beat, the key signature of ``key``: :mod:`midi2img.grid`), so its
+    bars line up in a DAW; without it, a plain file at the notes' own tempo.
+    """
+    from midi2img.grid import grid_of_notes, gridded_midi
+
+    grid = grid_of_notes(notes, tempo_bpm=tempo_bpm, key=key) if tempo_bpm else None
+    pm = (gridded_midi(notes, grid) if grid is not None
+          else notes.to_pretty_midi(tempo_bpm=tempo_bpm))
     buf = io.BytesIO()
     pm.write(buf)
     return buf.getvalue()

@@ -10,11 +10,13 @@ from midi2img.notes import Notes
 MUSICXML_SUFFIXES = (".musicxml", ".xml")
 
 
-def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, title: str = "") -> bytes:
+def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | None = None,
+                   title: str = "") -> bytes:
     """A MusicXML score of ``notes`` on one piano staff system.
 
-    The notes are written to a MIDI stream at ``tempo_bpm`` (the tempo measured from the audio)
-    so that beats fall on beats, then quantised by music21 to sixteenths and triplet eighths.
+    The notes are written to a MIDI stream laid on the beat grid heard at ``tempo_bpm`` (with
+    the key signature of ``key``; :func:`midi2img.io.midi_bytes`), so that beats fall on beats
+    and bars on bars, then quantised by music21 to sixteenths and triplet eighths.
 
     Raises:
         OutputError: music21 cannot build the score.
@@ -25,7 +27,7 @@ def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, title: str =
         import music21
         from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm),
+        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm, key=key),
                                             format="midi", quantizePost=True,
                                             quarterLengthDivisors=(4, 3))
         if title:

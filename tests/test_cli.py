@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from conftest import require_data
 from helpers import cadence_midi, nonblank_lines, run_cli
 from midi2img.cli import app
+from midi2img.demo import PROGRESSION
 
 CONTRACT = {"source", "duration_s", "tempo_bpm", "key", "key_confidence", "chords",
             "progression", "notes", "keywords", "prompt", "negative_prompt", "versions"}
@@ -186,6 +187,15 @@ def test_transcribe_to_musicxml(demo_files, tmp_path: Path) -> None:
     marks = list(score.recurse().getElementsByClass(music21.tempo.MetronomeMark))
     assert marks and abs(marks[0].number - 120) < 2  # the tempo measured from the audio
     assert "C major" in str(score.analyze("key"))
+    # real measures: the key and time signatures heard, each bar's bass note on its downbeat
+    assert {k.sharps for k in score.recurse().getElementsByClass(music21.key.KeySignature)} == {0}
+    assert {t.ratioString for t in score.recurse().getElementsByClass(music21.meter.TimeSignature)
+            } == {"4/4"}
+    for bar, (_, (bass, *_)) in enumerate([*PROGRESSION, *PROGRESSION]):
+        starts = [float(n.offset) for part in score.parts
+                  for n in part.getElementsByClass(music21.stream.Measure)[bar].recurse().notes
+                  if bass in [p.midi for p in n.pitches]]
+        assert 0.0 in starts, (bar, starts)
     bad = runner.invoke(app, ["transcribe", str(demo_files[1]), "-o", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 2 and ".musicxml" in bad.stderr
 

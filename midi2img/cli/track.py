@@ -78,10 +78,11 @@ def transcribe(
         raise InputError(f"{track}: no notes could be transcribed from the recording "
                          "(percussion, speech or noise?)")
     tempo = result.features.tempo_bpm
+    key = result.features.key.label if result.features.key is not None else None
     if suffix in MUSICXML_SUFFIXES:
-        data = musicxml_bytes(result.notes, tempo_bpm=tempo, title=track.stem)
+        data = musicxml_bytes(result.notes, tempo_bpm=tempo, key=key, title=track.stem)
     else:
-        data = midi_bytes(result.notes, tempo_bpm=tempo)
+        data = midi_bytes(result.notes, tempo_bpm=tempo, key=key)
     atomic_write_bytes(output, data)
     typer.echo(f"{output}: {len(result.notes)} notes, {tempo:.1f} BPM")
 
