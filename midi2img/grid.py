@@ -104,7 +104,10 @@ def lay_grid(pm: pretty_midi.PrettyMIDI, grid: Grid) -> None:
     if lead_ticks:
         scales.append((0, beats[0] / lead_ticks))
     for i in range(beats.size - 1):
-        scales.append((lead_ticks + i * r, (beats[i + 1] - beats[i]) / r))
+        scale = (beats[i + 1] - beats[i]) / r
+        if scales and i and abs(scale - scales[-1][1]) <= 1e-6 * scale:
+            continue  # the same tempo (to a microsecond a beat): no event
+        scales.append((lead_ticks + i * r, scale))
     pm._tick_scales = scales
     pm._update_tick_to_time(lead_ticks + (beats.size - 1) * r + 1)
 

@@ -107,6 +107,16 @@ def test_constant_grid_and_bad_grids() -> None:
     g = Grid.constant(120.0, duration_s=4.0, phase_s=0.25, key="A minor")
     assert g.beats_s[:3] == (0.25, 0.75, 1.25) and g.beats_s[-1] <= 4.0
     assert key_number("A minor") == 21 and key_number("C major") == 0
+    # a steady tempo is one tempo event (after the lead-in's), not one per beat
+    import pretty_midi
+
+    long = Grid.constant(97.3, duration_s=300.0, phase_s=0.4)
+    beats = np.array(long.beats_s)
+    back = pretty_midi.PrettyMIDI(io.BytesIO(_write(gridded_midi(_notes_on(beats), long))))
+    _, tempi = back.get_tempo_changes()
+    assert len(tempi) == 2 and tempi[1] == pytest.approx(97.3, rel=1e-5)
+    ticks = np.array(_note_on_ticks(_write(gridded_midi(_notes_on(beats), long))))
+    assert np.abs(np.array([back.tick_to_time(int(t)) for t in ticks]) - beats).max() < 1e-3
     with pytest.raises(ValueError, match="increasing"):
         Grid((0.5, 0.5, 1.0))
     with pytest.raises(ValueError, match="first bar"):
