@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 #: Ticks per quarter note of the written file (basic-pitch and most DAWs use 220-960).
 RESOLUTION = 480
+#: A text event at time 0 saying the tempo map and bars are the beats heard (pretty_midi writes
+#: a 4/4 time signature into every file, so a time signature alone says nothing).
+GRID_TEXT = "midi2img: tempo map and bars from the beats heard"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def lay_grid(pm: pretty_midi.PrettyMIDI, grid: Grid) -> None:
     downbeat_s = float(beats[grid.first_downbeat])  # (beats[0] is 0 when there is no lead)
     pm.time_signature_changes.append(
         pretty_midi.TimeSignature(grid.beats_per_bar, 4, downbeat_s if pickup16 else 0.0))
+    pm.text_events = [t for t in pm.text_events if t.text != GRID_TEXT]
+    pm.text_events.append(pretty_midi.Text(GRID_TEXT, 0.0))
     pm.key_signature_changes = []
     if grid.key:
         pm.key_signature_changes.append(pretty_midi.KeySignature(key_number(grid.key), 0.0))
@@ -152,6 +157,11 @@ def grid_of_notes(notes: Notes, *, tempo_bpm: float, key: str | None = None,
     if beats.size < 2:
         return None
     return Grid(tuple(float(t) for t in beats), 0, beats_per_bar, key)
+
+
+def is_gridded(pm: pretty_midi.PrettyMIDI) -> bool:
+    """Whether a MIDI file was laid on the beats heard by :func:`lay_grid`."""
+    return any(t.text == GRID_TEXT for t in pm.text_events)
 
 
 def bar_starts(grid: Grid) -> Sequence[float]:

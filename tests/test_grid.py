@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from midi2img.grid import RESOLUTION, Grid, bar_starts, gridded_midi, key_number
+from midi2img.grid import RESOLUTION, Grid, bar_starts, gridded_midi, is_gridded, key_number
 from midi2img.notes import Notes
 
 
@@ -76,6 +76,7 @@ def test_every_beat_lands_on_a_quarter_note_and_bars_on_downbeats(
     assert sigs[-1] == (meter, 4)
     assert back.time_signature_changes[-1].time == pytest.approx(beats[first_downbeat], abs=1e-3)
     assert [k.key_number for k in back.key_signature_changes] == [key_number(key)]
+    assert is_gridded(back) and not is_gridded(pretty_midi.PrettyMIDI())
 
 
 def test_music21_reads_real_measures() -> None:

@@ -17,14 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pretty_midi
 import pytest
 from typer.testing import CliRunner
 
 from browser import Browser, BrowserError, Page, require_chromium, write_screenshot
 from midi2img.errors import InputError
+from midi2img.notes import read_midi
 from midi2img.report.html import (
     REPORT_SECTIONS,
+    beat_lines,
     chord_short,
     merge_tags,
     render_report,
@@ -452,3 +455,27 @@ def test_readme_screenshot_is_deterministic(batch: dict[str, Any], shots: Path,
         write_screenshot(leaky, tmp_path / "leaky.png")
     assert not (tmp_path / "leaky.png").exists()
 
+
+
+def test_piano_roll_draws_the_beats_and_bars_of_the_written_midi(batch: dict[str, Any],
+                                                                 tmp_path: Path) -> None:
+    """The demo (4 bars of 4/4 at 120 BPM) converted from audio: the roll draws a bar line
+    every 2 s and a beat line every 0.5 s, where the .mid states them (x in centiseconds)."""
+    page = (batch["folders"]["audio"] / "report.html").read_text()
+    lines = {}
+    for cls in ("beat", "bar"):
+        m = re.search(rf'<path class="{cls}" d="([^"]+)"', page)
+        assert m, cls
+        lines[cls] = np.array([int(x) for x in re.findall(r"M(\d+) 0V", m.group(1))])
+    assert len(lines["bar"]) >= 4
+    assert np.abs(np.diff(lines["bar"]) - 200).max() <= 2
+    assert np.abs(np.diff(lines["beat"]) - 50).max() <= 1
+    assert lines["bar"][0] <= 5 and set(lines["bar"]) <= set(lines["beat"]) | {0}
+    assert "bars of 4/4" in page
+    # a MIDI file that states no time signature gets no lines (its bars would be a guess)
+    plain = pretty_midi.PrettyMIDI(initial_tempo=100.0)
+    plain.instruments.append(pretty_midi.Instrument(0))
+    plain.instruments[0].notes.append(pretty_midi.Note(80, 60, 0.0, 1.0))
+    plain.write(str(tmp_path / "plain.mid"))
+    assert beat_lines(tmp_path / "plain.mid") is None
+    assert 'class="bar"' not in render_report({}, notes=read_midi(tmp_path / "plain.mid"))

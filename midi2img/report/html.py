@@ -23,6 +23,7 @@ import html
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -356,10 +357,38 @@ def _time_ticks(duration_s: float) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
-def _roll_svg(notes: Notes, lo: int, hi: int, duration_s: float, max_notes: int
-              ) -> tuple[str, int]:
-    """The notes as four ``<path>``s (velocity bins) in a stretchable SVG; returns the SVG
-    and the number of notes drawn."""
+@dataclass(frozen=True)
+class BeatLines:
+    """The beats and bar lines a ``.mid`` states (its tempo map and time signatures)."""
+
+    beats_s: tuple[float, ...]
+    bars_s: tuple[float, ...]
+    meter: str
+
+
+def beat_lines(mid: str | Path) -> BeatLines | None:
+    """The beats and bars of a MIDI file written on the grid (:mod:`midi2img.grid`), as
+    pretty_midi reads them; None for any other file (older midi2img files at a constant
+    120 BPM, and many others: their bars would be a guess)."""
+    from midi2img.grid import is_gridded
+    from midi2img.notes import parse_pretty_midi
+
+    try:
+        pm = parse_pretty_midi(str(mid))
+    except Exception as exc:  # mido raises many kinds on a broken file
+        raise InputError(f"{mid}: not a readable MIDI file ({type(exc).__name__})") from exc
+    if not is_gridded(pm) or not pm.time_signature_changes:
+        return None
+    last = pm.time_signature_changes[-1]
+    return BeatLines(tuple(float(t) for t in pm.get_beats()),
+                     tuple(float(t) for t in pm.get_downbeats()),
+                     f"{last.numerator}/{last.denominator}")
+
+
+def _roll_svg(notes: Notes, lo: int, hi: int, duration_s: float, max_notes: int,
+              grid: BeatLines | None = None) -> tuple[str, int]:
+    """The notes as four ``<path>``s (velocity bins) in a stretchable SVG, over the beat and
+    bar lines of ``grid``; returns the SVG and the number of notes drawn."""
     import numpy as np
 
     on = np.asarray(notes.onset_s, dtype=float)
@@ -381,15 +410,21 @@ def _roll_svg(notes: Notes, lo: int, hi: int, duration_s: float, max_notes: int
         if len(sel):
             d = "".join(f"M{x[i]} {y[i]}h{w[i]}v1h-{w[i]}z" for i in sel)
             paths.append(f'<path class="v{b}" d="{d}"/>')
-    grid = "".join(f"M0 {hi - p + 1}H{width}" for p in range(lo, hi + 1) if p % 12 == 0)
+    octaves = "".join(f"M0 {hi - p + 1}H{width}" for p in range(lo, hi + 1) if p % 12 == 0)
+    lines = ""
+    if grid is not None:
+        for cls, times in (("beat", grid.beats_s), ("bar", grid.bars_s)):
+            d = "".join(f"M{round(t * 100)} 0V{height}" for t in times if 0 <= t <= duration_s)
+            if d:
+                lines += f'<path class="{cls}" d="{d}" vector-effect="non-scaling-stroke"/>'
     svg = (f'<svg class="notes" viewBox="0 0 {width} {height}" preserveAspectRatio="none" '
-           f'aria-hidden="true"><path class="octave" d="{grid}" '
-           f'vector-effect="non-scaling-stroke"/>{"".join(paths)}</svg>')
+           f'aria-hidden="true"><path class="octave" d="{octaves}" '
+           f'vector-effect="non-scaling-stroke"/>{lines}{"".join(paths)}</svg>')
     return svg, len(on)
 
 
 def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str | None,
-                       max_notes: int) -> str:
+                       max_notes: int, grid: BeatLines | None = None) -> str:
     chords = a.chords
     sections = a.sections
     ends = [a.duration_s or 0.0]
@@ -448,7 +483,7 @@ def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str
         if hi - lo < 24:
             mid = (lo + hi) // 2
             lo, hi = mid - 12, mid + 12
-        svg, drawn = _roll_svg(notes, lo, hi, duration, max_notes)
+        svg, drawn = _roll_svg(notes, lo, hi, duration, max_notes, grid)
         labels = "".join(f'<span style="top:{_svg_pct(100 * (hi - p + 0.5) / (hi - lo + 1))}%">'
                          f"{pitch_name(p)}</span>" for p in range(lo, hi + 1) if p % 12 == 0)
         notes_html = f'<div class="lane-notes" data-notes="{drawn}">{svg}</div>'
@@ -473,6 +508,8 @@ def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str
         body += '<p class="hint">swipe sideways to scroll through time</p>'
     sub = (f"{_e(caption)} · {len(merged)} chord spans"
            + (f" · {len(sec_html)} sections" if sec_html else "")
+           + (f" · {len(grid.bars_s)} bars of {grid.meter} (lines: bars, faint: beats)"
+              if grid is not None and has_notes else "")
            + " · colour = chord root on the circle of fifths, darker notes are louder")
     return _card("pianoroll", "Piano roll", body, cls="span-6", sub=sub)
 
@@ -858,6 +895,8 @@ transparent) 7px 8px)}
 .lane-notes,.notes{position:absolute;inset:0;width:100%;height:100%}
 .lane-notes.empty{display:flex;align-items:center;justify-content:center}
 .notes .octave{stroke:var(--line);stroke-width:1;fill:none}
+.notes .beat{stroke:var(--line);stroke-width:1;fill:none;opacity:.45}
+.notes .bar{stroke:var(--muted);stroke-width:1;fill:none;opacity:.7}
 .notes .v0{fill:var(--note);opacity:.5}.notes .v1{fill:var(--note);opacity:.68}
 .notes .v2{fill:var(--note);opacity:.85}.notes .v3{fill:var(--note)}
 .bound{position:absolute;top:-49px;bottom:0;border-left:2px dashed var(--accent2);opacity:.8}
@@ -950,7 +989,8 @@ footer{display:none}}
 
 def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes | None = None,
                   images: Mapping[str, str] | None = None, title: str | None = None,
-                  notes_reason: str | None = None, max_notes: int = MAX_ROLL_NOTES) -> str:
+                  notes_reason: str | None = None, max_notes: int = MAX_ROLL_NOTES,
+                  grid: BeatLines | None = None) -> str:
     """Render one track's analysis as a self-contained HTML page.
 
     Pure: no file is read. Whatever is missing or null in ``analysis`` is shown as
@@ -965,6 +1005,7 @@ def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes 
         title: The page title; default the source file's stem.
         notes_reason: Why ``notes`` is None, shown in the piano roll.
         max_notes: Most notes the roll draws (the loudest are kept).
+        grid: The beats and bars drawn under the notes (:func:`beat_lines` of the ``.mid``).
 
     Returns:
         The HTML document.
@@ -983,7 +1024,7 @@ def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes 
         _image_section(a, imgs),
         _music_section(a),
         _affect_section(a),
-        _pianoroll_section(a, notes, notes_reason, max_notes),
+        _pianoroll_section(a, notes, notes_reason, max_notes, grid),
         _genre_section(a),
         _tags_section(a),
         _features_section(a),
@@ -1055,6 +1096,7 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
     analysis = read_track_folder(folder)
     notes: Notes | None = None
     notes_reason: str | None = None
+    grid: BeatLines | None = None
     mid = folder / f"{folder.name}.mid"
     if not mid.is_file():
         mids = sorted(folder.glob("*.mid"))
@@ -1064,6 +1106,7 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
 
         try:
             notes = read_midi(mid)
+            grid = beat_lines(mid)
         except Midi2ImgError as exc:
             notes_reason = str(exc)
     else:
@@ -1078,5 +1121,5 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
         except Midi2ImgError:
             continue  # shown as "not available" on the page
     page = render_report(analysis, notes=notes, images=images, notes_reason=notes_reason,
-                         title=title or folder.name)
+                         title=title or folder.name, grid=grid)
     return atomic_write_text(Path(out) if out is not None else folder / REPORT_NAME, page)
