@@ -508,8 +508,9 @@ def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str
         body += '<p class="hint">swipe sideways to scroll through time</p>'
     sub = (f"{_e(caption)} · {len(merged)} chord spans"
            + (f" · {len(sec_html)} sections" if sec_html else "")
-           + (f" · {len(grid.bars_s)} bars of {grid.meter} (lines: bars, faint: beats)"
-              if grid is not None and has_notes else "")
+           + (f" · {len(grid.bars_s)} bars of {grid.meter} as the .mid writes them (the "
+              f"measured tempo, phased to the notes; bars counted from the first beat; "
+              f"lines: bars, faint: beats)" if grid is not None and has_notes else "")
            + " · colour = chord root on the circle of fifths, darker notes are louder")
     return _card("pianoroll", "Piano roll", body, cls="span-6", sub=sub)
 
