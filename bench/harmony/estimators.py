@@ -141,25 +141,22 @@ MIDI2IMG_BEATS_PER_BAR = 4
 
 
 def midi2img_beats_run(state: Any, path: str) -> dict:
-    """The beat grid midi2img's analysis reads chords and sections on and writes into its .mid
-    files: ``midi2img.grid.grid_of_notes`` (``midi2img.features.tempo.beat_grid``: the
-    measured constant tempo, phased to the transcribed note onsets, up to the last note's end
-    plus one beat), a downbeat every 4 beats from the first grid beat. Beats after the end of
-    the audio are dropped (the grid runs one beat past the last note)."""
-    from midi2img.grid import grid_of_notes
+    """The beat grid midi2img's analysis reads chords and sections on
+    (``midi2img.features.tempo.beat_grid``: the measured constant tempo, phased to the
+    transcribed note onsets) over the whole recording, with a downbeat every 4 beats from the
+    first grid beat, as ``midi2img.grid.grid_of_notes`` writes it into the .mid files (whose
+    grid stops one beat after the last note instead)."""
+    from midi2img.features.tempo import beat_grid
 
     analyse_track, opts = state
     track = analyse_track(path, opts)
     tempo = track.features.tempo_bpm
-    grid = grid_of_notes(track.notes, tempo_bpm=tempo) if tempo else None
     end_s = track.duration_s
-    beats = [float(t) for t in grid.beats_s] if grid is not None else []
-    downs = beats[grid.first_downbeat::grid.beats_per_bar] if grid is not None else []
-    return {"tempo_bpm": tempo, "duration_s": end_s,
-            "beats_s": [t for t in beats if t < end_s],
-            "downbeats_s": [t for t in downs if t < end_s],
-            "beats_per_bar": grid.beats_per_bar if grid is not None else None,
-            "grid_beats": len(beats)}
+    beats = ([float(t) for t in beat_grid(track.notes, tempo_bpm=tempo, duration_s=end_s)
+              if t < end_s] if tempo else [])
+    return {"tempo_bpm": tempo, "duration_s": end_s, "beats_s": beats,
+            "downbeats_s": beats[::MIDI2IMG_BEATS_PER_BAR],
+            "beats_per_bar": MIDI2IMG_BEATS_PER_BAR if beats else None}
 
 
 # ------------------------------------------------------------------------------ essentia
