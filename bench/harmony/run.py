@@ -11,7 +11,8 @@ midi2img is imported as installed; ``extras`` and ``onnx`` are not configured un
 and their candidates are then skipped with one line). One estimator at a time, on ONE core
 (``taskset -c CORE`` where taskset exists, BLAS/TensorFlow/onnxruntime threads = 1) at
 ``nice -n 10``. Outputs go to ``<cache>/<estimator>/<set>/<item>.json`` under the first
-``--cache`` folder (default ``~/.cache/midi2img/bench-harmony/cache``); a file already cached
+``--cache`` folder (default ``bench-harmony/cache`` in ``$MIDI2IMG_CACHE`` or
+``~/.cache/midi2img``); a file already cached
 in any ``--cache`` folder is not run again, so reruns are cheap (delete a folder to recompute
 it). madmom's pickle runs (``NOT_BY_DEFAULT``) run only when named. Then ``evaluate.py``
 scores the cache.

@@ -7,7 +7,8 @@ research evaluation only):
   ``gtzan/keytempo`` (38 GTZAN train clips with key and tempo labels) and ``beatles`` (42
   songs of Please Please Me, With the Beatles and Help!, with Isophonics chord and key labs);
 * the held-out sets and the GTZAN beat labels in one folder (``--heldout DIR``, else
-  ``$MIDI2IMG_HARMONY_DATA``, else ``~/.cache/midi2img/bench-harmony/data``) that
+  ``$MIDI2IMG_HARMONY_DATA``, else ``bench-harmony/data`` in midi2img's cache folder,
+  ``$MIDI2IMG_CACHE`` or ``~/.cache/midi2img``) that
   ``build_data.py --mirrors DIR --out DIR`` builds from pinned repository snapshots:
   ``gtzan_heldout/`` (55 GTZAN valid/test clips), ``beatles_heldout/`` (138 songs of the ten
   other albums) and ``gtzan_dev_beats/`` (the beats of the 38 shared dev clips).
@@ -32,10 +33,16 @@ from pathlib import Path
 
 #: the environment variable naming the held-out data folder
 HELDOUT_ENV = "MIDI2IMG_HARMONY_DATA"
-#: where the bench keeps its data and outputs unless told otherwise
-HOME = Path("~/.cache/midi2img/bench-harmony").expanduser()
 BUILD_HINT = ("build it with `python bench/harmony/build_data.py --mirrors DIR --out DIR` "
               "(DIR of --out: --heldout or $" + HELDOUT_ENV + ")")
+
+
+def home() -> Path:
+    """Where the bench keeps its data and outputs unless told otherwise: ``bench-harmony`` in
+    midi2img's cache folder (``$MIDI2IMG_CACHE`` or ``~/.cache/midi2img``)."""
+    from midi2img.config import cache_dir
+
+    return cache_dir() / "bench-harmony"
 
 
 def heldout_dir(arg: str | Path | None = None) -> Path:
@@ -43,12 +50,12 @@ def heldout_dir(arg: str | Path | None = None) -> Path:
     if arg:
         return Path(arg).expanduser()
     env = os.environ.get(HELDOUT_ENV)
-    return Path(env).expanduser() if env else HOME / "data"
+    return Path(env).expanduser() if env else home() / "data"
 
 
 def default_cache() -> Path:
     """Where the runner caches every candidate's outputs by default."""
-    return HOME / "cache"
+    return home() / "cache"
 
 
 @dataclass(frozen=True)
