@@ -150,8 +150,8 @@ def build_gtzan() -> None:
     (out / "audio").mkdir(parents=True, exist_ok=True)
     split_of = {}
     for split in ("valid", "test"):
-        text = (resources.files("midi2img.gtzan") / "splits" / f"{split}_filtered.txt")
-        for line in text.read_text().split():
+        split_file = resources.files("midi2img.gtzan") / "splits" / f"{split}_filtered.txt"
+        for line in split_file.read_text().split():
             split_of[Path(line).stem] = split
     stats = {}
     text = git_show(GTZAN_BIND, "dataset/rhythm/marchand2015swing/stats.csv").decode()
@@ -213,7 +213,7 @@ def build_beatles() -> None:
     out = DATA / "beatles_heldout"
     for sub in ("audio", "chords", "keys"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    keylabs = defaultdict(dict)
+    keylabs: dict[str, dict[int, str]] = defaultdict(dict)
     for p in git_ls(BZAMECNIK, "beatles/data/beatles/keylab/The_Beatles"):
         keylabs[p.split("/")[-2]][track_no(p)] = p
     rows = []
@@ -230,12 +230,12 @@ def build_beatles() -> None:
             (out / "chords" / f"{name}.lab").write_bytes(git_show(DEATH2CHROMA, lab))
             key_text = git_show(BZAMECNIK, keylab).decode()
             (out / "keys" / f"{name}.lab").write_text(key_text)
-            dur = defaultdict(float)
+            dur: dict[str, float] = defaultdict(float)
             for line in key_text.splitlines():
                 parts = line.split("\t")
                 if len(parts) >= 4 and parts[2] == "Key":
                     dur[parts[3].strip()] += float(parts[1]) - float(parts[0])
-            main = max(dur, key=dur.get) if dur else ""
+            main = max(dur, key=dur.__getitem__) if dur else ""
             rows.append({"song": name, "album": album, "key_lab": Path(keylab).name,
                          "key": (isophonics_key(main) or "") if main else "",
                          "key_isophonics": main,

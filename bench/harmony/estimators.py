@@ -74,7 +74,7 @@ def segments_from_changes(changes: list[tuple[float, str]], end_s: float) -> lis
 
 def frames_to_segments(labels: list[str], hop_s: float, end_s: float) -> list[list]:
     """Frame-wise labels -> merged [[start, end, label]] segments."""
-    changes = []
+    changes: list[tuple[float, str]] = []
     for i, lab in enumerate(labels):
         if not changes or changes[-1][1] != lab:
             changes.append((i * hop_s, lab))

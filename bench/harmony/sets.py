@@ -96,7 +96,7 @@ def global_key_from_lab(path: Path) -> tuple[str, bool]:
             dur[parts[3].strip()] += float(parts[1]) - float(parts[0])
     if not dur:
         return "", False
-    return _isophonics_key(max(dur, key=dur.get)), len(dur) > 1
+    return _isophonics_key(max(dur, key=dur.__getitem__)), len(dur) > 1
 
 
 def _gtzan(name: str, folder: Path, held_out: bool, beats: Path | None) -> EvalSet:
