@@ -147,12 +147,16 @@ def grid_of_notes(notes: Notes, *, tempo_bpm: float, key: str | None = None,
                   beats_per_bar: int = 4) -> Grid | None:
     """The grid today's analysis hears: beats at the measured tempo, phased to the note onsets
     (:func:`midi2img.features.tempo.beat_grid`, the grid the chords and sections are read on),
-    over every note; the first beat starts a bar. ``None`` without notes."""
+    over every note; the first beat starts a bar. Notes read from a MIDI file that states its
+    tempo keep the file's own phase: its time 0 is a bar line. ``None`` without notes."""
     from midi2img.features.tempo import beat_grid
 
     if not len(notes) or not tempo_bpm:
         return None
     end = float(np.max(notes.offset_s))
+    if notes.tempo_bpm:
+        return Grid.constant(float(tempo_bpm), duration_s=end + 60.0 / tempo_bpm,
+                             beats_per_bar=beats_per_bar, key=key)
     beats = beat_grid(notes, tempo_bpm=float(tempo_bpm), duration_s=end + 60.0 / tempo_bpm)
     if beats.size < 2:
         return None

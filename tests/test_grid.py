@@ -165,3 +165,26 @@ def test_convert_writes_the_demo_on_its_bars(demo_analysis, tmp_path) -> None:  
         lows = [n for n in m.recurse().notes
                 if note.pitch in [p.midi for p in getattr(n, "pitches", [])]]
         assert lows and float(lows[0].offset) == 0.0, bar
+
+
+def test_a_midi_input_keeps_its_own_bar_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A MIDI file of offbeat chords (a reggae skank: every note on the "and" of the beat):
+    rewritten by convert's writer, its bars stay where the file had them (from time 0), not
+    shifted half a beat to where the notes fall."""
+    import pretty_midi
+
+    from midi2img.io import midi_bytes
+    from midi2img.notes import read_midi
+
+    src = pretty_midi.PrettyMIDI(initial_tempo=90.0)
+    inst = pretty_midi.Instrument(0)
+    beat = 60.0 / 90.0
+    for i in range(12):  # one chord tone on every offbeat
+        t = (i + 0.5) * beat
+        inst.notes.append(pretty_midi.Note(80, 60 + i % 5, t, t + 0.3))
+    src.instruments.append(inst)
+    src.write(str(tmp_path / "in.mid"))
+    notes = read_midi(tmp_path / "in.mid")
+    back = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(notes, tempo_bpm=90.0, key="C major")))
+    assert np.allclose(back.get_downbeats()[:3], [0.0, 4 * beat, 8 * beat], atol=1e-3)
+    assert back.get_tempo_changes()[1][0] == pytest.approx(90.0, rel=1e-5)
