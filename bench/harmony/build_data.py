@@ -60,7 +60,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from sets import heldout_dir
+from sets import heldout_dir, isophonics_key, key_durations
 
 #: repository -> the pinned commit every file is read at
 REPOS = {
@@ -127,21 +127,6 @@ def lerch_key(code: int) -> str:
     if code < 0:
         return ""
     return f"{LERCH_PITCHES[code % 12]} {'major' if code < 12 else 'minor'}"
-
-
-def isophonics_key(label: str) -> str | None:
-    """An Isophonics key label ('A', 'E:minor', 'G:mixolydian') as mir_eval's major/minor.
-
-    Modes map to the tonic triad's quality: ionian/mixolydian/lydian -> major,
-    minor/aeolian/dorian/phrygian -> minor; 'modal' (no mode stated) -> None.
-    """
-    tonic, _, mode = label.partition(":")
-    mode = mode.lower()
-    if mode in ("", "major", "ionian", "mixolydian", "lydian"):
-        return f"{tonic} major"
-    if mode in ("minor", "aeolian", "dorian", "phrygian"):
-        return f"{tonic} minor"
-    return None
 
 
 def build_gtzan() -> None:
@@ -230,14 +215,10 @@ def build_beatles() -> None:
             (out / "chords" / f"{name}.lab").write_bytes(git_show(DEATH2CHROMA, lab))
             key_text = git_show(BZAMECNIK, keylab).decode()
             (out / "keys" / f"{name}.lab").write_text(key_text)
-            dur: dict[str, float] = defaultdict(float)
-            for line in key_text.splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 4 and parts[2] == "Key":
-                    dur[parts[3].strip()] += float(parts[1]) - float(parts[0])
+            dur = key_durations(key_text)
             main = max(dur, key=dur.__getitem__) if dur else ""
             rows.append({"song": name, "album": album, "key_lab": Path(keylab).name,
-                         "key": (isophonics_key(main) or "") if main else "",
+                         "key": isophonics_key(main) if main else "",
                          "key_isophonics": main,
                          "modulates": "yes" if len(dur) > 1 else "no"})
     with open(out / "index.csv", "w", newline="") as f:

@@ -77,7 +77,12 @@ class EvalSet:
     held_out: bool
 
 
-def _isophonics_key(label: str) -> str:
+def isophonics_key(label: str) -> str:
+    """An Isophonics key label ('A', 'E:minor', 'G:mixolydian') as mir_eval's major/minor.
+
+    Modes map to the tonic triad's quality: ionian/mixolydian/lydian -> major,
+    minor/aeolian/dorian/phrygian -> minor; 'modal' (no mode stated) -> ``""`` (no key).
+    """
     tonic, _, mode = label.partition(":")
     mode = mode.lower()
     if mode in ("", "major", "ionian", "mixolydian", "lydian"):
@@ -87,16 +92,22 @@ def _isophonics_key(label: str) -> str:
     return ""
 
 
-def global_key_from_lab(path: Path) -> tuple[str, bool]:
-    """(longest key of an Isophonics key lab as mir_eval writes it, whether it modulates)."""
+def key_durations(lab_text: str) -> dict[str, float]:
+    """Seconds per key label (as the lab writes it) of an Isophonics key lab."""
     dur: dict[str, float] = defaultdict(float)
-    for line in path.read_text().splitlines():
+    for line in lab_text.splitlines():
         parts = line.split("\t") if "\t" in line else line.split()
         if len(parts) >= 4 and parts[2] == "Key":
             dur[parts[3].strip()] += float(parts[1]) - float(parts[0])
+    return dur
+
+
+def global_key_from_lab(path: Path) -> tuple[str, bool]:
+    """(longest key of an Isophonics key lab as mir_eval writes it, whether it modulates)."""
+    dur = key_durations(path.read_text())
     if not dur:
         return "", False
-    return _isophonics_key(max(dur, key=dur.__getitem__)), len(dur) > 1
+    return isophonics_key(max(dur, key=dur.__getitem__)), len(dur) > 1
 
 
 def _gtzan(name: str, folder: Path, held_out: bool, beats: Path | None) -> EvalSet:
