@@ -21,7 +21,9 @@ Each stage declares:
 * ``switch`` - the analysis option that turns it off, and its other options
   (:meth:`Stage.options`);
 * :meth:`Stage.features` - the values keyword rules may test, :meth:`Stage.feature_names` and
-  :meth:`Stage.label_names` (those that are labels, not numbers);
+  :meth:`Stage.label_names` (those that are labels, not numbers); a stage whose result is a
+  :class:`~midi2img.features.fields.ContractRecord` names its type in ``record``, and its
+  contract keys, features and feature names then follow from the record's fields;
 * :meth:`Stage.section` - its result for a section of the track (see :class:`Span`).
 
 :mod:`midi2img.stages.template` is a complete example with its test; adding a stage is one module
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:
     from midi2img.analysis import AnalysisOptions
     from midi2img.audio import Segment
+    from midi2img.features.fields import ContractRecord
 
 #: The input kinds of a track.
 INPUT_KINDS = ("audio", "midi")
@@ -170,6 +173,9 @@ class Stage:
     #: Whether its result rests on audio evidence, so that a section too short for evidence of
     #: its own (``Span.own_audio`` false) takes the track's result instead of running again.
     audio_evidence: ClassVar[bool] = False
+    #: The :class:`~midi2img.features.fields.ContractRecord` type of its results, if they are
+    #: one: :meth:`contract`, :meth:`features` and :meth:`feature_names` then come from it.
+    record: ClassVar[type[ContractRecord] | None] = None
 
     # ---- planning -------------------------------------------------------------------------
 
@@ -261,20 +267,21 @@ class Stage:
     # ---- output ---------------------------------------------------------------------------
 
     def contract(self, result: Any) -> dict[str, Any]:
-        """The stage's contract keys for a result (JSON-ready)."""
-        return {}
+        """The stage's contract keys for a result (JSON-ready): the record's
+        :meth:`~midi2img.features.fields.ContractRecord.to_contract`, else none."""
+        return result.to_contract() if self.record is not None else {}
 
     def null_contract(self) -> dict[str, Any]:
         """The stage's contract keys when it did not run."""
         return dict.fromkeys(self.contract_keys)
 
     def features(self, result: Any) -> dict[str, Any]:
-        """The values keyword rules may test, by name."""
-        return {}
+        """The values keyword rules may test, by name: the record's fields, else none."""
+        return result.flat() if self.record is not None else {}
 
     def feature_names(self) -> frozenset[str]:
         """Every name :meth:`features` may give (a rule naming another is refused at load)."""
-        return frozenset()
+        return self.record.flat_names() if self.record is not None else frozenset()
 
     def label_names(self) -> frozenset[str]:
         """Those of :meth:`feature_names` whose values are labels (a rule tests them with

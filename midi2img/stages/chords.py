@@ -16,24 +16,13 @@ class Chords(Stage):
     name = "chords"
     label = "chords"
     contract_keys = ("chords", "progression", "harmony")
+    record = Harmony
     requires = ("transcription", "tempo", "key")
 
     def run(self, ctx: StageContext, results: Mapping[str, Any]) -> Harmony:
         """The chords of the notes on a grid at the tempo, numbered in the key."""
         return harmony_of(results["transcription"], tempo_bpm=results["tempo"].exact_bpm,
                           duration_s=ctx.duration_s, key=results["key"])
-
-    def contract(self, result: Harmony) -> dict[str, Any]:
-        """``chords`` (``[{start_s, end_s, label}]``), ``progression`` and ``harmony``."""
-        return result.to_contract()
-
-    def features(self, result: Harmony) -> dict[str, Any]:
-        """The chord-quality shares, dissonance and chord-change rate."""
-        return result.flat()
-
-    def feature_names(self) -> frozenset[str]:
-        """Names of the harmony statistics."""
-        return Harmony.flat_names()
 
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The progression and the harmony statistics."""

@@ -20,6 +20,7 @@ class NoteStats(Stage):
     name = "notes"
     label = "note statistics"
     contract_keys = ("notes",)
+    record = NoteStatistics
     requires = ("transcription",)
 
     def run(self, ctx: StageContext, results: Mapping[str, Any]) -> NoteStatistics:
@@ -29,18 +30,6 @@ class NoteStats(Stage):
     def note(self, ctx: StageContext, result: NoteStatistics) -> str | None:
         """Why a recording has no note statistics (nothing pitched was transcribed)."""
         return NO_NOTES_REASON if ctx.input_kind == "audio" and not result.note_count else None
-
-    def contract(self, result: NoteStatistics) -> dict[str, Any]:
-        """``notes``: count, density, pitch range and median, velocity, articulation, ..."""
-        return result.to_contract()
-
-    def features(self, result: NoteStatistics) -> dict[str, Any]:
-        """Every statistic by its field name (``note_count``, ``density_per_s``, ...)."""
-        return result.flat()
-
-    def feature_names(self) -> frozenset[str]:
-        """Names of the statistics."""
-        return NoteStatistics.flat_names()
 
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Count, density, range and velocity; articulation, polyphony and register."""

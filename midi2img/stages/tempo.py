@@ -49,6 +49,7 @@ class Tempo(Stage):
     name = "tempo"
     label = "tempo"
     contract_keys = ("tempo_bpm", "tempo_source")
+    record = TempoEstimate
     requires = ("transcription",)
 
     def open(self, ctx: StageContext) -> OnsetEnvelope:
@@ -63,18 +64,6 @@ class Tempo(Stage):
                 ) -> TempoEstimate:
         """The track's tempo (a section is too short for a tempo of its own)."""
         return TempoEstimate.of(track.tempo_bpm, "track")
-
-    def contract(self, result: TempoEstimate) -> dict[str, Any]:
-        """``tempo_bpm`` and ``tempo_source``."""
-        return result.to_contract()
-
-    def features(self, result: TempoEstimate) -> dict[str, Any]:
-        """``tempo_bpm`` and ``tempo_source``."""
-        return result.flat()
-
-    def feature_names(self) -> frozenset[str]:
-        """``tempo_bpm`` and ``tempo_source``."""
-        return TempoEstimate.flat_names()
 
     def label_names(self) -> frozenset[str]:
         """The labels among them."""
