@@ -16,7 +16,6 @@ The grid is laid with pretty_midi's tick map (``_tick_scales``): pretty_midi is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -131,14 +130,7 @@ def lay_grid(pm: pretty_midi.PrettyMIDI, grid: Grid) -> None:
 
 def gridded_midi(notes: Notes, grid: Grid, *, program: int = 0) -> pretty_midi.PrettyMIDI:
     """One-instrument PrettyMIDI of ``notes`` on ``grid`` (see the module's docstring)."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(resolution=RESOLUTION)
-    inst = pretty_midi.Instrument(program=program)
-    for on, off, p, v in zip(notes.onset_s, notes.offset_s, notes.midi_pitch, notes.velocity,
-                             strict=True):
-        inst.notes.append(pretty_midi.Note(int(max(v, 1)), int(p), float(on), float(off)))
-    pm.instruments.append(inst)
+    pm = notes.to_pretty_midi(program=program, resolution=RESOLUTION)
     lay_grid(pm, grid)
     return pm
 
@@ -166,11 +158,3 @@ def grid_of_notes(notes: Notes, *, tempo_bpm: float, key: str | None = None,
 def is_gridded(pm: pretty_midi.PrettyMIDI) -> bool:
     """Whether a MIDI file was laid on the beats heard by :func:`lay_grid`."""
     return any(t.text == GRID_TEXT for t in pm.text_events)
-
-
-def bar_starts(grid: Grid) -> Sequence[float]:
-    """Seconds at which the bars start, as the written file states them: the pickup bar at 0
-    (when there is one), then every ``beats_per_bar``-th beat from the first downbeat."""
-    beats = np.asarray(grid.beats_s, dtype=float)
-    starts = [float(t) for t in beats[grid.first_downbeat::grid.beats_per_bar]]
-    return ([0.0] if starts and starts[0] > 0 else []) + starts

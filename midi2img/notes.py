@@ -88,12 +88,14 @@ class Notes:
         return Notes.from_arrays(on[ok], off[ok], self.midi_pitch[keep][ok],
                                  self.velocity[keep][ok], self.tempo_bpm)
 
-    def to_pretty_midi(self, *, program: int = 0, tempo_bpm: float | None = None
-                       ) -> pretty_midi.PrettyMIDI:
-        """One-instrument PrettyMIDI object holding these notes."""
+    def to_pretty_midi(self, *, program: int = 0, tempo_bpm: float | None = None,
+                       resolution: int = 220) -> pretty_midi.PrettyMIDI:
+        """One-instrument PrettyMIDI object holding these notes (``resolution``: ticks per
+        quarter note, pretty_midi's default)."""
         import pretty_midi
 
-        pm = pretty_midi.PrettyMIDI(initial_tempo=float(tempo_bpm or self.tempo_bpm or 120.0))
+        pm = pretty_midi.PrettyMIDI(resolution=resolution,
+                                    initial_tempo=float(tempo_bpm or self.tempo_bpm or 120.0))
         inst = pretty_midi.Instrument(program=program)
         for on, off, p, v in zip(self.onset_s, self.offset_s, self.midi_pitch, self.velocity,
                                  strict=True):

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from midi2img.grid import RESOLUTION, Grid, bar_starts, gridded_midi, is_gridded, key_number
+from midi2img.grid import RESOLUTION, Grid, gridded_midi, is_gridded, key_number
 from midi2img.notes import Notes
 
 
@@ -24,6 +24,14 @@ def _notes_on(beats: np.ndarray) -> Notes:
     n = beats.size
     return Notes(onset_s=beats.copy(), offset_s=beats + 0.1, midi_pitch=np.full(n, 60),
                  velocity=np.full(n, 90), tempo_bpm=None)
+
+
+def bar_starts(grid: Grid) -> list[float]:
+    """Seconds at which the bars start, as the written file must state them: the pickup bar at
+    0 (when there is one), then every ``beats_per_bar``-th beat from the first downbeat."""
+    beats = np.asarray(grid.beats_s, dtype=float)
+    starts = [float(t) for t in beats[grid.first_downbeat::grid.beats_per_bar]]
+    return ([0.0] if starts and starts[0] > 0 else []) + starts
 
 
 def _write(pm) -> bytes:  # type: ignore[no-untyped-def]
