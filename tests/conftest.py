@@ -45,9 +45,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _BACKGROUND: dict[str, subprocess.Popen[bytes]] = {}
 _NEEDS_ROWS = "emotion4q_described"
 _DESCRIBE = """
+from midi2img.config import data_dir
 from midi2img.mood.dataset import emotion4q_clips
 from midi2img.mood.train_audio import describe_clips
-describe_clips(emotion4q_clips(), __import__("midi2img.config").config.data_dir(), jobs=1)
+describe_clips(emotion4q_clips(), data_dir(), jobs=1)
 """
 
 
