@@ -419,7 +419,9 @@ def previous_card(folder: str | Path) -> ModelCard | None:
 
 
 class LoadableModel(Protocol):
-    """What :func:`load_model` needs of a model class."""
+    """What :func:`load_model` needs of a model class (or, for an exported network that reads
+    its own folder, a ``load(folder)`` class method instead: madmom's key, chord and beat
+    networks)."""
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], card: ModelCard | None) -> Any:
@@ -474,6 +476,8 @@ SHIPPED: dict[str, ShippedModel] = {
                                  ("mood_audio.npz",), CARD_JSON, "make train-mood"),
     "tagger": ShippedModel("tagger", "musicnn", None, ("msd_musicnn.onnx", "mtt_musicnn.onnx"),
                            "musicnn.json", "make export-musicnn"),
+    "key": ShippedModel("key", "madmom", "midi2img.features.audio_key:KeyModel",
+                        ("key_cnn.onnx", "key_cnn.npz"), "madmom.json", "make export-madmom"),
 }
 
 
@@ -523,10 +527,12 @@ def _build(spec: ShippedModel, folder: Path | Traversable) -> Any:
     if spec.loader is None:
         raise ModelError(f"the {spec.name} model has its own loader")
     what = f"{spec.name} model"
+    cls: Any = load_entry(spec.loader)
+    if not hasattr(cls, "from_arrays"):  # an exported network that reads its own folder
+        return cls.load(folder)
     arrays, card = read_weights_and_card(folder, spec.weights[0], spec.card, what=what)
     if card is not None and card.model != spec.name:
         raise ModelError(f"{folder} holds a {card.model} model, not a {spec.name} model")
-    cls: LoadableModel = load_entry(spec.loader)
     try:
         return cls.from_arrays(arrays, card)
     except (ValueError, KeyError, IndexError) as exc:
