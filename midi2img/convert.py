@@ -405,12 +405,11 @@ def write_outputs(analysis: Analysis, folder: Path, stem: str,
                   data: dict[str, Any] | None = None) -> list[Path]:
     """Write ``<stem>.mid``, ``analysis.json`` (``data`` or the analysis' dict) and
     ``prompt.txt`` into ``folder``."""
-    feats = analysis.features
-    key = feats.key.label if feats.key is not None else None
     d = data if data is not None else analysis.to_dict()
     return [
         atomic_write_bytes(folder / f"{stem}.mid",
-                           midi_bytes(analysis.notes, tempo_bpm=feats.tempo_bpm, key=key)),
+                           midi_bytes(analysis.notes, tempo_bpm=analysis.features.tempo_bpm,
+                                      grid=analysis.grid)),
         atomic_write_text(folder / "analysis.json",
                           json.dumps(d, indent=2, ensure_ascii=False) + "\n"),
         atomic_write_text(folder / "prompt.txt", f"{analysis.prompt.positive}\n\nNegative prompt: "

@@ -12,11 +12,15 @@ import shutil
 import tempfile
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from midi2img.errors import OutputError
 from midi2img.notes import Notes
+
+if TYPE_CHECKING:
+    from midi2img.grid import Grid
 
 
 def current_umask() -> int:
@@ -99,17 +103,19 @@ def read_npz(path: str | Path | Traversable) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | None = None
-               ) -> bytes:
+def midi_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | None = None,
+               grid: Grid | None = None) -> bytes:
     """A standard MIDI file (one piano track) holding ``notes``.
 
-    With ``tempo_bpm`` the file is laid on the beat grid heard at that tempo (a tempo map,
-    4/4 bars from the first beat, the key signature of ``key``: :mod:`midi2img.grid`), so its
-    bars line up in a DAW; without it, a plain file at the notes' own tempo.
+    With a ``grid`` (the beats and bars heard: :meth:`midi2img.analysis.Analysis.grid`) the file
+    carries its tempo map, time signature and key signature (:mod:`midi2img.grid`), so its bars
+    line up in a DAW; with only ``tempo_bpm``, a grid at that tempo phased to the notes
+    (:func:`midi2img.grid.grid_of_notes`); with neither, a plain file at the notes' own tempo.
     """
     from midi2img.grid import grid_of_notes, gridded_midi
 
-    grid = grid_of_notes(notes, tempo_bpm=tempo_bpm, key=key) if tempo_bpm else None
+    if grid is None and tempo_bpm:
+        grid = grid_of_notes(notes, tempo_bpm=tempo_bpm, key=key)
     pm = (gridded_midi(notes, grid) if grid is not None
           else notes.to_pretty_midi(tempo_bpm=tempo_bpm))
     buf = io.BytesIO()

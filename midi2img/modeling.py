@@ -478,6 +478,13 @@ SHIPPED: dict[str, ShippedModel] = {
                            "musicnn.json", "make export-musicnn"),
     "key": ShippedModel("key", "madmom", "midi2img.features.audio_key:KeyModel",
                         ("key_cnn.onnx", "key_cnn.npz"), "madmom.json", "make export-madmom"),
+    "chords": ShippedModel("chords", "madmom", "midi2img.features.audio_chords:ChordModel",
+                           ("chords_cnnfeat.onnx", "chords_cnn.npz"), "madmom.json",
+                           "make export-madmom"),
+    "beats": ShippedModel("beats", "madmom", "midi2img.stages.beats:ShippedBeatModel",
+                          ("downbeats_frontend.npz",
+                           *(f"downbeats_blstm_{i}.onnx" for i in range(1, 9))),
+                          "madmom.json", "make export-madmom"),
 }
 
 

@@ -3,20 +3,26 @@ Sibelius, Dorico) open, through music21 (imported only here, on demand)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from midi2img.errors import OutputError
 from midi2img.notes import Notes
+
+if TYPE_CHECKING:
+    from midi2img.grid import Grid
 
 #: Output suffixes that mean MusicXML.
 MUSICXML_SUFFIXES = (".musicxml", ".xml")
 
 
 def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | None = None,
-                   title: str = "") -> bytes:
+                   title: str = "", grid: Grid | None = None) -> bytes:
     """A MusicXML score of ``notes`` on one piano staff system.
 
-    The notes are written to a MIDI stream laid on the beat grid heard at ``tempo_bpm`` (with
-    the key signature of ``key``; :func:`midi2img.io.midi_bytes`), so that beats fall on beats
-    and bars on bars, then quantised by music21 to sixteenths and triplet eighths.
+    The notes are written to a MIDI stream laid on the beats and bars heard (``grid``, else a
+    grid at ``tempo_bpm``; with the key signature of ``key``: :func:`midi2img.io.midi_bytes`),
+    so that beats fall on beats and bars on bars, then quantised by music21 to sixteenths and
+    triplet eighths.
 
     Raises:
         OutputError: music21 cannot build the score.
@@ -27,7 +33,7 @@ def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | N
         import music21
         from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm, key=key),
+        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm, key=key, grid=grid),
                                             format="midi", quantizePost=True,
                                             quarterLengthDivisors=(4, 3))
         if title:

@@ -929,18 +929,7 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
         raise OutputError(f"{target} exists; pass --force to replace it")
     beats = None
     if opts.pulse > 0:
-        from midi2img.features import beat_grid
-        from midi2img.notes import read_midi
-
-        mid = folder_p / f"{folder_p.name}.mid"
-        if not mid.is_file():  # a staged folder (convert --video) has another name
-            mid = next(iter(sorted(folder_p.glob("*.mid"))), mid)
-        if data.tempo_bpm is None or data.duration_s is None:
-            raise InputError(f"{json_path}: a beat pulse needs the track's tempo_bpm and "
-                             f"duration_s")
-        notes = read_midi(mid)
-        beats = [float(b) for b in beat_grid(notes, tempo_bpm=float(data.tempo_bpm),
-                                             duration_s=float(data.duration_s))]
+        beats = _pulse_beats(data, folder_p, json_path)
     between = None
     if morph_frames > 0:
         between = _section_morphs(data, morph_frames, json_path)
@@ -953,6 +942,25 @@ def track_video(folder: str | Path, *, audio: str | Path | None = None,
             sections[-1] = VideoSection(last.start_s, duration, last.image)
         return make_video(source, sections, target, options=opts, beats_s=beats,
                           frames_between=between, force=force, progress=progress)
+
+
+def _pulse_beats(data: AnalysisRecord, folder: Path, json_path: Path) -> list[float]:
+    """The beats the pulse falls on: the analysis' beat track (the beats heard), else, for
+    an older analysis without one, a grid at its tempo phased to the transcription's notes."""
+    if data.beats:
+        return list(data.beats)
+    from midi2img.features import beat_grid
+    from midi2img.notes import read_midi
+
+    mid = folder / f"{folder.name}.mid"
+    if not mid.is_file():  # a staged folder (convert --video) has another name
+        mid = next(iter(sorted(folder.glob("*.mid"))), mid)
+    if data.tempo_bpm is None or data.duration_s is None:
+        raise InputError(f"{json_path}: a beat pulse needs the track's beats, or its tempo_bpm "
+                         f"and duration_s")
+    notes = read_midi(mid)
+    return [float(b) for b in beat_grid(notes, tempo_bpm=float(data.tempo_bpm),
+                                        duration_s=float(data.duration_s))]
 
 
 def video_step(folder: Path, *, stem: str, source: Path, analysis: dict[str, Any]) -> list[str]:

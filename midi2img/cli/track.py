@@ -80,9 +80,10 @@ def transcribe(
     tempo = result.features.tempo_bpm
     key = result.features.key.label if result.features.key is not None else None
     if suffix in MUSICXML_SUFFIXES:
-        data = musicxml_bytes(result.notes, tempo_bpm=tempo, key=key, title=track.stem)
+        data = musicxml_bytes(result.notes, tempo_bpm=tempo, key=key, title=track.stem,
+                              grid=result.grid)
     else:
-        data = midi_bytes(result.notes, tempo_bpm=tempo, key=key)
+        data = midi_bytes(result.notes, tempo_bpm=tempo, key=key, grid=result.grid)
     atomic_write_bytes(output, data)
     typer.echo(f"{output}: {len(result.notes)} notes, {tempo:.1f} BPM")
 

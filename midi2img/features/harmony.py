@@ -233,6 +233,30 @@ class Harmony(ContractRecord):
         self.check_ranges()
 
 
+def harmony_of_chords(chords: tuple[ChordSpan, ...], notes: Notes, *, duration_s: float,
+                      key: KeyEstimate | None) -> Harmony:
+    """The harmony of chords heard in the audio (:mod:`midi2img.features.audio_chords`): their
+    Roman numerals in ``key``, the chord-quality shares and change rate, and the notes'
+    dissonance; empty, like :func:`harmony_of`, without notes or a key."""
+    if not len(notes) or key is None:
+        return Harmony((), (), None, None, None, None)
+    maj, mino = chord_quality_ratios(chords)
+    changes = max(len([c for c in chords if c.label != "N"]) - 1, 0)
+    return Harmony(chords, progression(chords, key), maj, mino, dissonance(notes),
+                   changes / duration_s if duration_s > 0 else 0.0)
+
+
+def spell_chord(label: str) -> str:
+    """A Harte label with its root spelled as midi2img spells pitch classes
+    (:data:`PITCH_CLASSES`: ``"A#:maj"`` -> ``"Bb:maj"``); ``N`` and ``X`` unchanged."""
+    if label in ("N", "X"):
+        return label
+    from mir_eval.chord import pitch_class_to_semitone
+
+    root, _, rest = label.partition(":")
+    return f"{PITCH_CLASSES[pitch_class_to_semitone(root) % 12]}:{rest}"
+
+
 def harmony_of(notes: Notes, *, tempo_bpm: float, duration_s: float,
                key: KeyEstimate | None) -> Harmony:
     """Chords, Roman numerals, chord-quality shares, dissonance and chord-change rate.

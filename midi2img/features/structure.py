@@ -58,23 +58,45 @@ def novelty_curve(x: np.ndarray, *, half_width: int) -> np.ndarray:
     return np.array([float((padded[i:i + 2 * L, i:i + 2 * L] * kernel).sum()) for i in range(n)])
 
 
+def snap_to_downbeats(cuts: list[float], downbeats: np.ndarray) -> list[float]:
+    """Move each inner cut of ``cuts`` (which run from 0 to the track's end) to the nearest
+    downbeat, so that sections start on a bar line; a cut that would meet another stays
+    where it was."""
+    if downbeats.size == 0 or len(cuts) < 3:
+        return cuts
+    out = [cuts[0]]
+    for c in cuts[1:-1]:
+        d = float(downbeats[int(np.argmin(np.abs(downbeats - c)))])
+        out.append(d if out[-1] < d < cuts[-1] else c)
+    out.append(cuts[-1])
+    return out if all(b > a for a, b in zip(out, out[1:], strict=False)) else cuts
+
+
 def section_bounds(notes: Notes, *, tempo_bpm: float, duration_s: float,
-                   segments: str | int) -> tuple[list[tuple[float, float]], str]:
+                   segments: str | int, beats: np.ndarray | None = None,
+                   downbeats: np.ndarray | None = None) -> tuple[list[tuple[float, float]], str]:
     """Split a track into sections.
 
     ``N``: N equal parts. ``auto``: boundaries at the peaks of a novelty curve over
     beat-synchronous chroma, onset rate, pitch height and loudness (Foote 2000), at least
     :data:`MIN_SECTION_S` and 8 beats apart, at most 8 sections; a track without clear changes
-    stays one section.
+    stays one section. With the ``beats`` heard, the features are read on them (else on a
+    grid at ``tempo_bpm`` phased to the notes); with ``downbeats``, every boundary moves to
+    the nearest one (:func:`snap_to_downbeats`).
 
     Returns:
         ``(start_s, end_s)`` pairs covering ``[0, duration_s]``, and the method used.
     """
+    downs = np.zeros(0) if downbeats is None else np.asarray(downbeats, dtype=float)
     if segments != "auto":
         n = int(segments)
-        edges = np.linspace(0.0, duration_s, n + 1)
+        edges = snap_to_downbeats([float(e) for e in np.linspace(0.0, duration_s, n + 1)], downs)
         return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)], "equal"
-    beats = beat_grid(notes, tempo_bpm=tempo_bpm, duration_s=duration_s)
+    if beats is not None and len(beats) >= 2:
+        beats = np.asarray(beats, dtype=float)
+        tempo_bpm = float(60.0 / np.median(np.diff(beats)))
+    else:
+        beats = beat_grid(notes, tempo_bpm=tempo_bpm, duration_s=duration_s)
     beats = beats[beats < duration_s - 1e-6]
     if beats.size == 0 or beats[0] > 1e-6:
         beats = np.concatenate([[0.0], beats])
@@ -97,4 +119,5 @@ def section_bounds(notes: Notes, *, tempo_bpm: float, duration_s: float,
         if len(chosen) == MAX_AUTO_SECTIONS - 1:
             break
     cuts = [0.0] + [float(beats[i]) for i in sorted(chosen)] + [float(duration_s)]
+    cuts = snap_to_downbeats(cuts, downs)
     return list(zip(cuts[:-1], cuts[1:], strict=True)), "novelty"

@@ -11,9 +11,10 @@ from midi2img.constants import ONSET_HOP, SAMPLE_RATE_HZ
 from midi2img.features.fields import ContractRecord, feature
 from midi2img.notes import Notes
 
-#: Where a tempo can come from: the audio's onset envelope, a MIDI file's stated tempo, the note
-#: onsets, or (for a section) the whole track.
-TEMPO_SOURCES = ("audio", "midi", "notes", "track")
+#: Where a tempo can come from: the beats heard (60 / their median interval), the audio's onset
+#: envelope (no beats were found), a MIDI file's stated tempo, the note onsets, or (for a
+#: section) the whole track.
+TEMPO_SOURCES = ("beats", "audio", "midi", "notes", "track")
 
 
 @dataclass(frozen=True)

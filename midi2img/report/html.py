@@ -359,11 +359,30 @@ def _time_ticks(duration_s: float) -> list[float]:
 
 @dataclass(frozen=True)
 class BeatLines:
-    """The beats and bar lines a ``.mid`` states (its tempo map and time signatures)."""
+    """The beats and bar lines drawn on the piano roll: the analysis' beat track, else those
+    a ``.mid`` states (its tempo map and time signatures).
+
+    Attributes:
+        beats_s: Beat times (s).
+        bars_s: Bar lines (s).
+        meter: The time signature.
+        origin: Where they come from, for the caption.
+    """
 
     beats_s: tuple[float, ...]
     bars_s: tuple[float, ...]
     meter: str
+    origin: str = ("as the .mid writes them (the measured tempo, phased to the notes; bars "
+                   "counted from the first beat)")
+
+
+def heard_beat_lines(analysis: AnalysisRecord) -> BeatLines | None:
+    """The beats and bars of ``analysis.json`` (None when it has none)."""
+    if len(analysis.beats) < 2 or not analysis.meter:
+        return None
+    origin = ("heard in the recording (madmom's downbeat network and bar tracker)"
+              if analysis.input_kind == "audio" else "as the MIDI file states them")
+    return BeatLines(analysis.beats, analysis.downbeats, analysis.meter, origin)
 
 
 def beat_lines(mid: str | Path) -> BeatLines | None:
@@ -508,9 +527,8 @@ def _pianoroll_section(a: AnalysisRecord, notes: Notes | None, notes_reason: str
         body += '<p class="hint">swipe sideways to scroll through time</p>'
     sub = (f"{_e(caption)} · {len(merged)} chord spans"
            + (f" · {len(sec_html)} sections" if sec_html else "")
-           + (f" · {len(grid.bars_s)} bars of {grid.meter} as the .mid writes them (the "
-              f"measured tempo, phased to the notes; bars counted from the first beat; "
-              f"lines: bars, faint: beats)" if grid is not None and has_notes else "")
+           + (f" · {len(grid.bars_s)} bars of {grid.meter} {grid.origin} (lines: bars, "
+              f"faint: beats)" if grid is not None and has_notes else "")
            + " · colour = chord root on the circle of fifths, darker notes are louder")
     return _card("pianoroll", "Piano roll", body, cls="span-6", sub=sub)
 
@@ -1107,7 +1125,7 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
 
         try:
             notes = read_midi(mid)
-            grid = beat_lines(mid)
+            grid = heard_beat_lines(analysis) or beat_lines(mid)
         except Midi2ImgError as exc:
             notes_reason = str(exc)
     else:

@@ -34,6 +34,7 @@ __all__ = ["STAGES", "SWITCHED_OFF", "Collector", "Processor", "Span", "Stage", 
 #: Every stage of the analysis, ``"module:Class"``, in the order their results are finished.
 STAGES: list[str] = [
     "midi2img.stages.transcription:Transcription",
+    "midi2img.stages.beats:Beats",
     "midi2img.stages.tempo:Tempo",
     "midi2img.stages.tags:Tags",
     "midi2img.stages.genre:Genre",

@@ -1,5 +1,6 @@
-"""Tempo: from the recording's onset envelope (librosa's estimator, refined), or for MIDI input
-from the file's stated tempo or the note onsets."""
+"""Tempo: from the recording's beats (60 / their median interval; the onset envelope's tempo,
+librosa's estimator refined, when too few beats were found), or for MIDI input from the file's
+stated tempo or the note onsets."""
 
 from __future__ import annotations
 
@@ -35,10 +36,13 @@ class OnsetEnvelope:
         self.pieces.append(env[a:b])
 
     def finish(self, results: Mapping[str, Any]) -> TempoEstimate:
-        """The tempo of the whole envelope."""
+        """The tempo of the beats, else of the whole envelope."""
         from midi2img.constants import ONSET_HOP
         from midi2img.features.tempo import tempo_from_onset_envelope
 
+        beats = results.get("beats")
+        if beats is not None and beats.tempo_bpm is not None:
+            return TempoEstimate.of(beats.tempo_bpm, "beats")
         env = np.concatenate(self.pieces) if self.pieces else np.zeros(0)
         return TempoEstimate.of(tempo_from_onset_envelope(env, hop_length=ONSET_HOP), "audio")
 
@@ -51,6 +55,7 @@ class Tempo(Stage):
     contract_keys = ("tempo_bpm", "tempo_source")
     record = TempoEstimate
     requires = ("transcription",)
+    uses = ("beats",)
 
     def open(self, ctx: StageContext) -> OnsetEnvelope:
         """The onset envelope of the recording."""
