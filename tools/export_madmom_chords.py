@@ -114,7 +114,7 @@ def export(out: Path) -> dict[str, str]:
         if not np.array_equal(np.asarray(src, dtype=np.float64),
                               arrays[name].astype(np.float64)):
             raise SystemExit(f"{name} is not float32-exact")
-    # np.savez_compressed writes a zip whose member timestamps are fixed, so re-running is byte-identical.
+    # np.savez_compressed writes fixed zip member timestamps: re-running is byte-identical.
     with open(out / NPZ_NAME, "wb") as f:
         np.savez_compressed(f, **arrays)
     print(f"madmom {madmom.__version__}: wrote {ONNX_NAME}, {NPZ_NAME} into {out}",
