@@ -152,3 +152,18 @@ def test_broken_model_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         ChordModel.load(tmp_path)
     assert "\n" not in str(err.value) and "cannot load chord network" in str(err.value)
+
+
+def test_network_in_pieces_equals_whole(rendered: Path, model: ChordModel,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import midi2img.features.audio_chords as ac
+    from midi2img.audio import load
+
+    spec = whole_signal_spectrogram(load(rendered), model)
+    monkeypatch.setattr(ac, "NET_CHUNK_FRAMES", 10 ** 6)
+    whole = model.features(spec)
+    assert whole.shape == (spec.shape[0], 128)
+    # T + 2 network outputs: in pieces of 7, and in one of T + 1 and a last one of 1
+    for chunk in (7, spec.shape[0] + 1):
+        monkeypatch.setattr(ac, "NET_CHUNK_FRAMES", chunk)
+        np.testing.assert_allclose(model.features(spec), whole, atol=1e-6, rtol=0)
