@@ -100,6 +100,10 @@ class Beats(Stage):
         """``beats``, ``downbeats`` (s), ``meter`` (``"4/4"``), ``tempo_curve`` (per bar)."""
         return dict(NO_BEATS) if result is None else result.to_contract()
 
+    def null_contract(self) -> dict[str, Any]:
+        """Empty lists and no meter (the reason is in ``omitted``)."""
+        return dict(NO_BEATS)
+
     def features(self, result: BeatTrack | None) -> dict[str, Any]:
         """``meter`` and ``beats_per_bar`` (None without beats)."""
         if result is None or not result.beats_s:
