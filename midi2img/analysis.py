@@ -476,12 +476,12 @@ def _with_sections(track: Analysis, options: AnalysisOptions, segments: str | in
     from midi2img.features.structure import section_bounds
 
     bt = track.results.get("beats")
-    heard = bt is not None and track.input_kind == "audio" and len(bt.beats_s) >= 2
+    beats = downbeats = None
+    if bt is not None and track.input_kind == "audio" and len(bt.beats_s) >= 2:
+        beats, downbeats = np.asarray(bt.beats_s), np.asarray(bt.downbeats_s)
     bounds, method = section_bounds(track.notes, tempo_bpm=track.results["tempo"].tempo_bpm,
                                     duration_s=max(track.duration_s, track.notes.end_s),
-                                    segments=segments,
-                                    beats=np.asarray(bt.beats_s) if heard else None,
-                                    downbeats=np.asarray(bt.downbeats_s) if heard else None)
+                                    segments=segments, beats=beats, downbeats=downbeats)
     sections = tuple(analyse_section(track, options, i, a, b)
                      for i, (a, b) in enumerate(bounds, 1))
     return dataclasses.replace(track, sections=sections,

@@ -33,8 +33,8 @@ def musicxml_bytes(notes: Notes, *, tempo_bpm: float | None = None, key: str | N
         import music21
         from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-        score = music21.converter.parseData(midi_bytes(notes, tempo_bpm=tempo_bpm, key=key, grid=grid),
-                                            format="midi", quantizePost=True,
+        data = midi_bytes(notes, tempo_bpm=tempo_bpm, key=key, grid=grid)
+        score = music21.converter.parseData(data, format="midi", quantizePost=True,
                                             quarterLengthDivisors=(4, 3))
         if title:
             score.insert(0, music21.metadata.Metadata(title=title))

@@ -26,12 +26,14 @@ runner = CliRunner()
 
 
 def test_key_is_c_major(demo_analysis) -> None:
+    """The key CNN names C major for I-V-vi-IV in C, and gives it more probability than every
+    other key together (A minor, the relative key, takes most of the rest)."""
     assert demo_analysis.features.key.label == "C major"
-    assert demo_analysis.features.key.confidence > 0.8
+    assert demo_analysis.features.key.confidence > 0.5
 
 
 def test_tempo_within_two_percent(demo_analysis) -> None:
-    assert demo_analysis.features.tempo_source == "audio"
+    assert demo_analysis.features.tempo_source == "beats"
     assert abs(demo_analysis.features.tempo_bpm - DEMO_TEMPO_BPM) / DEMO_TEMPO_BPM < 0.02
 
 
@@ -84,8 +86,8 @@ def test_stage_times_are_recorded(demo_analysis) -> None:
 
     t = demo_analysis.timings_s
     ran = [s.name for s in stages() if s.name in demo_analysis.results]
-    assert ran == ["transcription", "tempo", "tags", "genre", "sound", "key", "chords", "notes",
-                   "affect"]
+    assert ran == ["transcription", "beats", "tempo", "tags", "genre", "sound", "key", "chords",
+                   "notes", "affect"]
     assert all(t[name] > 0 for name in ran)
     assert sum(t[name] for name in ran) + t["keywords_prompt"] <= t["total"]
 

@@ -151,11 +151,14 @@ def test_loader_errors(tmp_path: Path) -> None:
 
 
 def test_versions_keep_their_shape() -> None:
-    """``versions.models`` entries of analysis.json: the weights' hash and the training date."""
+    """``versions.models`` entries of analysis.json: the weights' hash and the training date
+    (an exported model, not trained here, has none)."""
     for name in SHIPPED:
         v = model_version(name)
         assert v is not None and len(v["sha256"]) == 12
-        if name != "tagger":
+        if SHIPPED[name].train_target.startswith("make export-"):
+            assert set(v) == {"sha256"}
+        else:
             assert set(v) == {"sha256", "trained"}
             assert v["trained"] == json.loads(
                 (SHIPPED[name].path() / CARD_JSON).read_text())["trained"]

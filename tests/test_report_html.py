@@ -460,7 +460,8 @@ def test_readme_screenshot_is_deterministic(batch: dict[str, Any], shots: Path,
 def test_piano_roll_draws_the_beats_and_bars_of_the_written_midi(batch: dict[str, Any],
                                                                  tmp_path: Path) -> None:
     """The demo (4 bars of 4/4 at 120 BPM) converted from audio: the roll draws a bar line
-    every 2 s and a beat line every 0.5 s, where the .mid states them (x in centiseconds)."""
+    every 2 s and a beat line every 0.5 s, where the beat tracker heard them (x in
+    centiseconds); the music card gives the meter and the bars."""
     page = (batch["folders"]["audio"] / "report.html").read_text()
     lines = {}
     for cls in ("beat", "bar"):
@@ -471,7 +472,8 @@ def test_piano_roll_draws_the_beats_and_bars_of_the_written_midi(batch: dict[str
     assert np.abs(np.diff(lines["bar"]) - 200).max() <= 2
     assert np.abs(np.diff(lines["beat"]) - 50).max() <= 1
     assert lines["bar"][0] <= 5 and set(lines["bar"]) <= set(lines["beat"]) | {0}
-    assert "bars of 4/4 as the .mid writes them" in page
+    assert "bars of 4/4 heard in the recording (madmom&#x27;s downbeat network" in page
+    assert re.search(r'data-stat="meter">4/4, \d+ bars, 1(19|20)(–12[01])? BPM bar to bar<', page)
     # a MIDI file that states no time signature gets no lines (its bars would be a guess)
     plain = pretty_midi.PrettyMIDI(initial_tempo=100.0)
     plain.instruments.append(pretty_midi.Instrument(0))

@@ -36,8 +36,8 @@ def _dbfs(amplitude: float) -> float:
 
 def test_registry_order_names_and_requirements() -> None:
     names = [s.name for s in stages()]
-    assert names == ["transcription", "tempo", "tags", "genre", "sound", "key", "chords",
-                     "notes", "affect"]
+    assert names == ["transcription", "beats", "tempo", "tags", "genre", "sound", "key",
+                     "chords", "notes", "affect"]
     for i, st in enumerate(stages()):
         assert set(st.requires) | set(st.uses) <= set(names[:i]), st.name
     keys = [k for st in stages() for k in st.contract_keys]

@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(here))
     import export_madmom_beats
     import export_madmom_chords
-
     import madmom.models
 
     files = {}

@@ -31,6 +31,7 @@ import numpy as np
 
 from midi2img.audio import Segment
 from midi2img.errors import InputError, ModelError
+from midi2img.features.audio_key import verified_bytes
 
 #: The networks, in madmom's order; :meth:`BeatModel.load` takes the first ``nets`` of them.
 NET_FILES = tuple(f"downbeats_blstm_{i}.onnx" for i in range(1, 9))
@@ -137,7 +138,7 @@ class BeatModel:
             opts.intra_op_num_threads = ORT_THREADS
             opts.inter_op_num_threads = 1
             try:
-                data = (folder / name).read_bytes()
+                data = verified_bytes(folder, name)
                 sess = ort.InferenceSession(data, sess_options=opts,
                                             providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises several exception types

@@ -33,6 +33,7 @@ import numpy as np
 from midi2img.audio import Segment
 from midi2img.constants import SAMPLE_RATE_HZ
 from midi2img.errors import ModelError
+from midi2img.features.audio_key import verified_bytes
 
 #: Files of the model inside its folder.
 ONNX_FILE = "chords_cnnfeat.onnx"
@@ -138,7 +139,7 @@ class ChordModel:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(onnx_path.read_bytes(), sess_options=opts,
+            session = ort.InferenceSession(verified_bytes(folder, ONNX_FILE), sess_options=opts,
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

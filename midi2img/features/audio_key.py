@@ -39,6 +39,35 @@ def madmom_dir() -> Traversable:
     return files("midi2img.models") / "madmom"
 
 
+#: The export's record beside the models: each file's sha256 (``tools/export_madmom.py``).
+MADMOM_CARD = "madmom.json"
+
+
+def verified_bytes(folder: Path | Traversable, name: str) -> bytes:
+    """The bytes of a madmom model file, checked against the sha256 that ``madmom.json``
+    records for it (when the folder has that record).
+
+    Raises:
+        ModelError: the file is missing or its bytes differ from the recorded ones.
+    """
+    import hashlib
+    import json
+
+    path = folder / name
+    if not path.is_file():
+        raise ModelError(f"no {name} in {folder} (make export-madmom)")
+    data = path.read_bytes()
+    card = folder / MADMOM_CARD
+    if card.is_file():
+        try:
+            want = json.loads(card.read_text())["files"].get(name)
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            raise ModelError(f"cannot read {card}: {exc}") from exc
+        if want is not None and hashlib.sha256(data).hexdigest() != want:
+            raise ModelError(f"{path} does not match the sha256 in {MADMOM_CARD}")
+    return data
+
+
 def onnx_session(data: bytes, *, threads: int = 1):  # noqa: ANN201 - onnxruntime type
     """An onnxruntime CPU session of the model ``data`` with ``threads`` intra-op threads
     (one: the analysis runs the transcription beside it)."""
@@ -85,11 +114,14 @@ class KeyModel:
             if not (base / name).is_file():
                 raise ModelError(f"no key model at {base} ({name} missing; make export-madmom)")
         try:
+            verified_bytes(base, "key_cnn.npz")
             z = read_npz(base / "key_cnn.npz")
-            session = onnx_session((base / "key_cnn.onnx").read_bytes())
+            session = onnx_session(verified_bytes(base, "key_cnn.onnx"))
             return cls(z["filterbank"].astype(np.float32), int(z["frame_size"]),
                        int(z["hop"]), float(z["magnitude_scale"]),
                        tuple(str(s) for s in z["labels"]), session)
+        except ModelError:
+            raise
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot load the key model from {base}: {exc}") from exc
         except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail)

@@ -88,16 +88,41 @@ class BeatTrack:
             out.append((round(float(a), 3), round(60.0 * n / float(b - a), 2)))
         return tuple(out)
 
+    def even_beats(self) -> np.ndarray:
+        """The beats with each bar's beats spaced evenly between its downbeats (the beats
+        before the first downbeat and after the last at their bar's spacing).
+
+        A beat tracker's beats sit on its frames (10 ms): beat to beat, a steady 120 BPM reads
+        117.6, 120 or 122.4. Bar by bar the tempo is steady to a fraction of that, and a tempo
+        map that changes once a bar is what a DAW's user expects.
+        """
+        b = np.asarray(self.beats_s, dtype=float)
+        idx = [self.beats_s.index(t) for t in self.downbeats_s]
+        if len(idx) < 2:
+            return b
+        out = b.copy()
+        for i0, i1 in zip(idx, idx[1:], strict=False):
+            out[i0:i1 + 1] = np.linspace(b[i0], b[i1], i1 - i0 + 1)
+        first = (b[idx[1]] - b[idx[0]]) / (idx[1] - idx[0])
+        out[:idx[0]] = b[idx[0]] - first * np.arange(idx[0], 0, -1)
+        last = (b[idx[-1]] - b[idx[-2]]) / (idx[-1] - idx[-2])
+        out[idx[-1]:] = b[idx[-1]] + last * np.arange(b.size - idx[-1])
+        keep = out >= 0
+        return out[keep]
+
     def grid(self, key: str | None = None) -> Grid | None:
-        """The grid of the written ``.mid`` (None with fewer than two beats, or beats that are
-        not quarter notes)."""
+        """The grid of the written ``.mid``: :meth:`even_beats`, its bars counted from the
+        first downbeat (None with fewer than two beats, or beats that are not quarter
+        notes)."""
         from midi2img.grid import Grid
 
         if len(self.beats_s) < 2 or self.beat_unit != 4:
             return None
-        first = (self.beats_s.index(self.downbeats_s[0]) % self.beats_per_bar
-                 if self.downbeats_s else 0)
-        return Grid(self.beats_s, first, self.beats_per_bar, key)
+        beats = self.even_beats()
+        first = 0
+        if self.downbeats_s:
+            first = int(np.argmin(np.abs(beats - self.downbeats_s[0]))) % self.beats_per_bar
+        return Grid(tuple(float(t) for t in beats), first, self.beats_per_bar, key)
 
     def window(self, start_s: float, end_s: float) -> BeatTrack:
         """The beats in ``[start_s, end_s)``, shifted to start at 0 (as a section's notes are:

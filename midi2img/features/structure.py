@@ -60,14 +60,16 @@ def novelty_curve(x: np.ndarray, *, half_width: int) -> np.ndarray:
 
 def snap_to_downbeats(cuts: list[float], downbeats: np.ndarray) -> list[float]:
     """Move each inner cut of ``cuts`` (which run from 0 to the track's end) to the nearest
-    downbeat, so that sections start on a bar line; a cut that would meet another stays
-    where it was."""
-    if downbeats.size == 0 or len(cuts) < 3:
+    downbeat, so that sections start on a bar line. A cut stays where it was when no downbeat
+    lies within half a bar of it (the median bar; no bars were heard there) or when it would
+    meet another cut."""
+    if downbeats.size < 2 or len(cuts) < 3:
         return cuts
+    half_bar = 0.5 * float(np.median(np.diff(downbeats)))
     out = [cuts[0]]
     for c in cuts[1:-1]:
         d = float(downbeats[int(np.argmin(np.abs(downbeats - c)))])
-        out.append(d if out[-1] < d < cuts[-1] else c)
+        out.append(d if abs(d - c) <= half_bar + 1e-9 and out[-1] < d < cuts[-1] else c)
     out.append(cuts[-1])
     return out if all(b > a for a, b in zip(out, out[1:], strict=False)) else cuts
 

@@ -53,8 +53,8 @@ REPORT_SECTIONS = ("overview", "image", "music", "affect", "pianoroll", "genre",
 FEATURES_SECTION = "features"
 #: The stages whose results the page's own cards draw (by stage name); every other registered
 #: stage's :meth:`~midi2img.stages.Stage.describe` lines go to the "More features" card.
-CARD_STAGES = frozenset({"transcription", "tempo", "tags", "genre", "sound", "key", "chords",
-                         "notes", "affect"})
+CARD_STAGES = frozenset({"transcription", "beats", "tempo", "tags", "genre", "sound", "key",
+                         "chords", "notes", "affect"})
 #: Longest side, in pixels, of the main image and of a section image as embedded.
 MAIN_IMAGE_PX = 768
 SECTION_IMAGE_PX = 448
@@ -302,6 +302,19 @@ def _progression(items: Sequence[str], *, limit: int | None = None) -> str:
     return f'<ol class="prog">{"".join(chips)}{more}</ol>'
 
 
+def _rhythm_note(a: AnalysisRecord) -> str:
+    """``4/4, 52 bars, 118-122 BPM bar to bar`` under the tempo (empty without beats)."""
+    if not a.beats or not a.meter:
+        return ""
+    bits = [a.meter, f"{len(a.downbeats)} bars"]
+    if a.tempo_curve:
+        bpm = sorted(b for _, b in a.tempo_curve)
+        lo, hi = bpm[len(bpm) // 10], bpm[-1 - len(bpm) // 10]  # the middle 80 % of the bars
+        bits.append(f"{lo:.0f} BPM bar to bar" if round(hi) == round(lo)
+                    else f"{lo:.0f}–{hi:.0f} BPM bar to bar")
+    return f'<small class="rhythm" data-stat="meter">{_e(", ".join(bits))}</small>'
+
+
 def _music_section(a: AnalysisRecord) -> str:
     rows: list[str] = []
     tempo = a.tempo_bpm
@@ -309,7 +322,7 @@ def _music_section(a: AnalysisRecord) -> str:
         src = a.tempo_source
         extra = f' <small>from {_e(src)}</small>' if src else ""
         rows.append(f'<div class="stat" data-stat="tempo"><span>Tempo</span>'
-                    f"<b>{tempo:.1f} BPM</b>{extra}</div>")
+                    f"<b>{tempo:.1f} BPM</b>{extra}{_rhythm_note(a)}</div>")
     else:
         rows.append('<div class="stat" data-stat="tempo"><span>Tempo</span>'
                     f"{_na(_reason(a, 'tempo_bpm', 'no tempo in this analysis'))}</div>")
