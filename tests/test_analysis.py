@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import pytest
 from typer.testing import CliRunner
 
 from conftest import DEMO_BARS, require_data
@@ -220,3 +221,37 @@ def test_short_sections_take_the_tracks_tags_and_affect() -> None:
         words = {k.keyword for k in sub.keywords}
         assert "female singer" in words and not words & {"male singer", "electric guitar"}, (
             sec.index, words)
+
+
+def test_beats_downbeats_meter_and_tempo_curve_of_the_demo(demo_analysis) -> None:
+    """The rendered demo (120 BPM, 4/4, bars from 0 s): a beat every 0.5 s, a downbeat every
+    2 s on the bar lines, meter 4/4, a flat tempo curve, all in analysis.json."""
+    d = demo_analysis.to_dict()
+    beats, downs = np.array(d["beats"]), np.array(d["downbeats"])
+    bar_s = 4 * 60.0 / DEMO_TEMPO_BPM
+    assert d["meter"] == "4/4"
+    assert beats.size >= 4 * DEMO_BARS - 2
+    assert np.abs(np.diff(beats) - 60.0 / DEMO_TEMPO_BPM).max() <= 0.02
+    assert set(downs) <= set(beats) and downs.size >= DEMO_BARS - 1
+    assert np.abs(np.diff(downs) - bar_s).max() <= 0.02
+    phase = (downs / bar_s) - np.round(downs / bar_s)  # bar lines at multiples of 2 s
+    assert np.abs(phase * bar_s).max() <= 0.03
+    curve = np.array(d["tempo_curve"])
+    assert curve.shape == (downs.size - 1, 2)
+    np.testing.assert_allclose(curve[:, 0], downs[:-1])
+    assert np.abs(curve[:, 1] / DEMO_TEMPO_BPM - 1).max() <= 0.02
+
+
+def test_sections_start_on_downbeats(demo_files) -> None:
+    """Four equal sections of the demo move to the nearest heard downbeat."""
+    from midi2img.analysis import AnalysisOptions, analyse_track
+
+    a = analyse_track(demo_files[1], AnalysisOptions(use_genre=False, use_affect=False),
+                      segments=4)
+    downs = np.array(a.to_dict()["downbeats"])
+    starts = [s.start_s for s in a.sections][1:]
+    assert len(starts) == 3
+    for t in starts:
+        assert np.min(np.abs(downs - t)) < 1e-9
+    ends = [s.end_s for s in a.sections]
+    assert ends[-1] == pytest.approx(a.duration_s)

@@ -35,7 +35,7 @@ def test_keywords_json_contract_on_audio(demo_files) -> None:
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert CONTRACT <= set(d)
-    assert d["key"] == "C major" and d["tempo_source"] == "audio"
+    assert d["key"] == "C major" and d["tempo_source"] == "beats"
     assert all({"start_s", "end_s", "label"} == set(c) for c in d["chords"])
     assert {"count", "density_per_s", "pitch_low", "pitch_high", "mean_velocity"} <= set(
         d["notes"])
