@@ -473,7 +473,7 @@ def test_piano_roll_draws_the_beats_and_bars_of_the_written_midi(batch: dict[str
     assert np.abs(np.diff(lines["beat"]) - 50).max() <= 1
     assert lines["bar"][0] <= 5 and set(lines["bar"]) <= set(lines["beat"]) | {0}
     assert "bars of 4/4 heard in the recording (madmom's downbeat network" in page
-    assert re.search(r'data-stat="meter">4/4, \d+ bars, 1(19|20)(–12[01])? BPM bar to bar<', page)
+    assert re.search(r'data-stat="meter">4/4, \d+ bars, 1(19|20)(-12[01])? BPM bar to bar<', page)
     # a MIDI file that states no time signature gets no lines (its bars would be a guess)
     plain = pretty_midi.PrettyMIDI(initial_tempo=100.0)
     plain.instruments.append(pretty_midi.Instrument(0))

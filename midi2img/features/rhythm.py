@@ -10,6 +10,7 @@ interval), the tempo curve per bar, and the grid of the written ``.mid``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,17 @@ class BeatTrack:
         """``beats``, ``downbeats``, ``meter``, ``tempo_curve``."""
         return {"beats": list(self.beats_s), "downbeats": list(self.downbeats_s),
                 "meter": self.meter, "tempo_curve": [list(p) for p in self.tempo_curve()]}
+
+
+def bar_tempo_text(curve: Sequence[Sequence[float]]) -> str:
+    """``"118-122 BPM bar to bar"``: the range of the middle 80 % of a tempo curve's bars
+    (``"120 BPM bar to bar"`` when it is steady; empty without bars)."""
+    bpm = sorted(float(p[1]) for p in curve)
+    if not bpm:
+        return ""
+    lo, hi = bpm[len(bpm) // 10], bpm[-1 - len(bpm) // 10]
+    return (f"{lo:.0f} BPM bar to bar" if round(lo) == round(hi)
+            else f"{lo:.0f}-{hi:.0f} BPM bar to bar")
 
 
 def beat_track_of_midi(path: str | Path, *, end_s: float | None = None) -> BeatTrack | None:

@@ -306,12 +306,11 @@ def _rhythm_note(a: AnalysisRecord) -> str:
     """``4/4, 52 bars, 118-122 BPM bar to bar`` under the tempo (empty without beats)."""
     if not a.beats or not a.meter:
         return ""
+    from midi2img.features.rhythm import bar_tempo_text
+
     bits = [a.meter, f"{len(a.downbeats)} bars"]
     if a.tempo_curve:
-        bpm = sorted(b for _, b in a.tempo_curve)
-        lo, hi = bpm[len(bpm) // 10], bpm[-1 - len(bpm) // 10]  # the middle 80 % of the bars
-        bits.append(f"{lo:.0f} BPM bar to bar" if round(hi) == round(lo)
-                    else f"{lo:.0f}–{hi:.0f} BPM bar to bar")
+        bits.append(bar_tempo_text(a.tempo_curve))
     return f'<small class="rhythm" data-stat="meter">{_e(", ".join(bits))}</small>'
 
 

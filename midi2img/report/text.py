@@ -11,7 +11,7 @@ from typing import Any
 DEFAULT_WIDTH = 120
 #: The order of the FEATURES lines, by label (each stage's :meth:`~midi2img.stages.Stage.describe`
 #: gives its lines); the lines of other stages follow, in the stage registry's order.
-LINE_ORDER = ("tempo", "key", "progression", "notes", "articulation", "harmony", "genre",
+LINE_ORDER = ("tempo", "beats", "key", "progression", "notes", "articulation", "harmony", "genre",
               "tags (MTT)", "tags (MSD)", "affect")
 _KW_COL = 28
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from midi2img.features.rhythm import BeatTrack, beat_track_of_midi
+from midi2img.features.rhythm import BeatTrack, bar_tempo_text, beat_track_of_midi
 from midi2img.stages.base import Stage, StageContext
 
 if TYPE_CHECKING:
@@ -119,9 +119,11 @@ class Beats(Stage):
         return frozenset({"meter"})
 
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """``412 beats, 103 bars of 4/4``."""
+        """``412 beats, 103 bars of 4/4, 118-122 BPM bar to bar``."""
         beats = contract.get("beats") or []
         if not beats:
             return []
-        return [("beats", f"{len(beats)} beats, {len(contract.get('downbeats') or [])} bars of "
-                          f"{contract.get('meter')}")]
+        text = f"{len(beats)} beats, {len(contract.get('downbeats') or [])} bars of " \
+               f"{contract.get('meter')}"
+        tempo = bar_tempo_text(contract.get("tempo_curve") or [])
+        return [("beats", f"{text}, {tempo}" if tempo else text)]
