@@ -255,3 +255,19 @@ def test_sections_start_on_downbeats(demo_files) -> None:
         assert np.min(np.abs(downs - t)) < 1e-9
     ends = [s.end_s for s in a.sections]
     assert ends[-1] == pytest.approx(a.duration_s)
+
+
+def test_a_free_time_solo_has_no_beats_and_no_chords() -> None:
+    """A real unaccompanied trumpet phrase (sorohanro, solo-trumpet-06): no steady beat (the
+    bar tracker finds fewer than 4 beats), so no beats, bars or meter, with the reason, and the
+    tempo from the onset envelope; a single line has no chords (all "N"), so no chord shares."""
+    from midi2img.analysis import AnalysisOptions, analyse_track
+
+    path = require_data("audio", "sorohanro_-_solo-trumpet-06.ogg")
+    d = analyse_track(path, AnalysisOptions(use_genre=False, use_affect=False,
+                                            use_tags=False)).to_dict()
+    assert (d["beats"], d["downbeats"], d["meter"], d["tempo_curve"]) == ([], [], None, [])
+    assert d["omitted"]["beats"].startswith("no steady beat was heard")
+    assert d["tempo_source"] == "audio"
+    assert {c["label"] for c in d["chords"]} == {"N"} and d["progression"] == []
+    assert d["harmony"]["major_chord_ratio"] is None and d["key"] is not None

@@ -236,11 +236,13 @@ class Harmony(ContractRecord):
 def harmony_of_chords(chords: tuple[ChordSpan, ...], notes: Notes, *, duration_s: float,
                       key: KeyEstimate | None) -> Harmony:
     """The harmony of chords heard in the audio (:mod:`midi2img.features.audio_chords`): their
-    Roman numerals in ``key``, the chord-quality shares and change rate, and the notes'
-    dissonance; empty, like :func:`harmony_of`, without notes or a key."""
+    Roman numerals in ``key``, the chord-quality shares (None when no chord was heard: a solo
+    line, drums) and change rate, and the notes' dissonance; empty, like :func:`harmony_of`,
+    without notes or a key."""
     if not len(notes) or key is None:
         return Harmony((), (), None, None, None, None)
-    maj, mino = chord_quality_ratios(chords)
+    heard = any(c.label not in ("N", "X") for c in chords)
+    maj, mino = chord_quality_ratios(chords) if heard else (None, None)
     changes = max(len([c for c in chords if c.label != "N"]) - 1, 0)
     return Harmony(chords, progression(chords, key), maj, mino, dissonance(notes),
                    changes / duration_s if duration_s > 0 else 0.0)

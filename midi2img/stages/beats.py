@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from midi2img.features.rhythm import BeatTrack, bar_tempo_text, beat_track_of_midi
+from midi2img.features.rhythm import MIN_BEATS, BeatTrack, bar_tempo_text, beat_track_of_midi
 from midi2img.stages.base import Stage, StageContext
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ def beat_track(features: Any, model: BeatModel) -> BeatTrack:
 
     out = track_downbeats(downbeat_activations(features, model), beats_per_bar=BEATS_PER_BAR)
     per_bar = int(np.max(out[:, 1])) if len(out) else max(BEATS_PER_BAR)
+    if len(out) < MIN_BEATS:  # a free-time solo, a drone: no steady beat to count bars in
+        return BeatTrack((), (), per_bar, "audio")
     return BeatTrack.of(out[:, 0], out[:, 1].astype(int), per_bar, "audio")
 
 
@@ -90,6 +92,13 @@ class Beats(Stage):
         """The beats and bars the MIDI file states."""
         return beat_track_of_midi(ctx.source)
 
+    def note(self, ctx: StageContext, result: BeatTrack | None) -> str | None:
+        """Why a recording has no beats."""
+        if result is not None and not result.beats_s:
+            return (f"no steady beat was heard (fewer than {MIN_BEATS} beats: free time, a "
+                    f"drone or too short); the tempo comes from the onset envelope")
+        return None
+
     def section(self, ctx: StageContext, track: BeatTrack | None, results: Mapping[str, Any]
                 ) -> BeatTrack | None:
         """The track's beats inside the section."""
@@ -97,8 +106,9 @@ class Beats(Stage):
         return None if track is None else track.window(ctx.span.start_s, ctx.span.end_s)
 
     def contract(self, result: BeatTrack | None) -> dict[str, Any]:
-        """``beats``, ``downbeats`` (s), ``meter`` (``"4/4"``), ``tempo_curve`` (per bar)."""
-        return dict(NO_BEATS) if result is None else result.to_contract()
+        """``beats``, ``downbeats`` (s), ``meter`` (``"4/4"``), ``tempo_curve`` (per bar); empty
+        lists and no meter when no beat was found."""
+        return dict(NO_BEATS) if result is None or not result.beats_s else result.to_contract()
 
     def null_contract(self) -> dict[str, Any]:
         """Empty lists and no meter (the reason is in ``omitted``)."""
