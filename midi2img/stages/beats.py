@@ -114,20 +114,6 @@ class Beats(Stage):
         """Empty lists and no meter (the reason is in ``omitted``)."""
         return dict(NO_BEATS)
 
-    def features(self, result: BeatTrack | None) -> dict[str, Any]:
-        """``meter`` and ``beats_per_bar`` (None without beats)."""
-        if result is None or not result.beats_s:
-            return {"meter": None, "beats_per_bar": None}
-        return {"meter": result.meter, "beats_per_bar": result.beats_per_bar}
-
-    def feature_names(self) -> frozenset[str]:
-        """``meter``, ``beats_per_bar``."""
-        return frozenset({"meter", "beats_per_bar"})
-
-    def label_names(self) -> frozenset[str]:
-        """The meter is a label."""
-        return frozenset({"meter"})
-
     def describe(self, contract: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``412 beats, 103 bars of 4/4, 118-122 BPM bar to bar``."""
         beats = contract.get("beats") or []
