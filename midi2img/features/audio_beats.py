@@ -137,6 +137,9 @@ class BeatModel:
             opts.log_severity_level = 3
             opts.intra_op_num_threads = ORT_THREADS
             opts.inter_op_num_threads = 1
+            # no memory arena: each network's buffers go when its run ends (an arena per
+            # session kept 8 x 55 MB for a 4-minute song, growing with the length)
+            opts.enable_cpu_mem_arena = False
             try:
                 data = verified_bytes(folder, name)
                 sess = ort.InferenceSession(data, sess_options=opts,
@@ -416,18 +419,22 @@ class BarHMM:
             out = csum[e, c] - csum[a, c]
             return np.where(cinf[e, c] - cinf[a, c] > 0, -np.inf, out)
 
-        # score of every chain's last state at each frame, before adding its entry score
-        t = np.arange(n)[:, None, None]
         p = (iv - 1)[None, None, :]
         c = col[None, :, None]
-        te = t - p  # frame the chain was entered at
-        entered = te >= 0
-        tec = np.maximum(te, 0)
-        m = np.minimum(tec + np.minimum(k[None], p + 1), t + 1)
-        tail = wsum(c, np.minimum(tec + 1, m), m) + wsum(np.zeros_like(c), m, t + 1)
-        mi = np.clip(k[None] - p + t, 0, t + 1)
-        head = init + wsum(c, np.zeros_like(mi), mi) + wsum(np.zeros_like(c), mi, t + 1)
-        base = np.where(entered, tail, head)  # (frames, beats, intervals)
+
+        def base_rows(t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+            """For frames [t0, t1): whether each chain can have been entered, and the score of
+            its last state before adding its entry score (computed a block at a time, so
+            memory does not grow with the recording's length)."""
+            t = np.arange(t0, t1)[:, None, None]
+            te = t - p  # frame the chain was entered at
+            entered = te >= 0
+            tec = np.maximum(te, 0)
+            m = np.minimum(tec + np.minimum(k[None], p + 1), t + 1)
+            tail = wsum(c, np.minimum(tec + 1, m), m) + wsum(np.zeros_like(c), m, t + 1)
+            mi = np.clip(k[None] - p + t, 0, t + 1)
+            head = init + wsum(c, np.zeros_like(mi), mi) + wsum(np.zeros_like(c), mi, t + 1)
+            return entered, np.where(entered, tail, head)  # (block, beats, intervals)
         # banded tempo transitions: for each target tempo, the source tempi it can come from
         finite = np.isfinite(self.log_trans)
         lo = np.argmax(finite, axis=0)
@@ -446,7 +453,8 @@ class BarHMM:
             t1 = min(n, t0 + step)
             rows = np.arange(t0, t1)[:, None, None]
             lag = np.maximum(rows - (iv - 1)[None, None, :], 0)
-            last[t0 + 1:t1 + 1] = np.where(entered[t0:t1], enter[lag, bi, ii], 0.0) + base[t0:t1]
+            entered, base = base_rows(t0, t1)
+            last[t0 + 1:t1 + 1] = np.where(entered, enter[lag, bi, ii], 0.0) + base
             src = last[t0:t1][:, prev_beat]  # (block, beats, from)
             cand = src[:, :, jidx] + band  # (block, beats, to, width)
             enter[t0:t1] = cand.max(axis=3) + ld[t0:t1][:, col, None]
