@@ -22,10 +22,10 @@ from midi2img.features.audio_beats import (
     BeatFrontEnd,
     BeatModel,
     FrontEndSpec,
-    Rhythm,
-    downbeat_activations,
+    beat_track,
     track_downbeats,
 )
+from midi2img.features.rhythm import BeatTrack
 from midi2img.synth import render_midi_file
 
 MODEL_DIR = Path(str(files("midi2img.models") / "madmom"))
@@ -76,16 +76,17 @@ def test_known_pattern(tmp_path: Path, model: BeatModel, bpm: float, meter: int)
     fe = BeatFrontEnd(model.frontend)
     for seg in _segments(wav, 5 * SR, 4096):
         fe.feed(seg)
-    rhythm = Rhythm.from_beats(track_downbeats(downbeat_activations(fe.features(), model)))
+    rhythm = beat_track(fe.features(), model)
     ref_beats = mir_eval.beat.trim_beats(ref[:, 0])
     ref_down = mir_eval.beat.trim_beats(ref[ref[:, 1] == 1, 0])
-    assert mir_eval.beat.f_measure(ref_beats, mir_eval.beat.trim_beats(rhythm.beats_s)) >= 0.95
-    assert rhythm.meter == meter
+    est_beats = mir_eval.beat.trim_beats(np.array(rhythm.beats_s))
+    assert mir_eval.beat.f_measure(ref_beats, est_beats) >= 0.95
+    assert rhythm.beats_per_bar == meter and rhythm.meter == f"{meter}/4"
     assert rhythm.tempo_bpm == pytest.approx(bpm, rel=0.02)
-    est_down = mir_eval.beat.trim_beats(rhythm.downbeats_s)
+    est_down = mir_eval.beat.trim_beats(np.array(rhythm.downbeats_s))
     assert mir_eval.beat.f_measure(ref_down, est_down) >= 0.9
     curve = rhythm.tempo_curve()
-    assert len(curve) == len(rhythm.beats_s) - 1
+    assert len(curve) == len(rhythm.downbeats_s) - 1
     assert np.median([bpm_ for _, bpm_ in curve]) == pytest.approx(bpm, rel=0.02)
 
 
@@ -197,8 +198,8 @@ def test_track_downbeats_on_a_clean_activation() -> None:
     want = np.arange(20, n, period) / 100
     np.testing.assert_allclose(out[:, 0], want)
     assert out[:, 1].tolist() == [k % 4 + 1 for k in range(len(want))]
-    rhythm = Rhythm.from_beats(out)
-    assert rhythm.meter == 4 and rhythm.tempo_bpm == pytest.approx(120.0)
+    assert BeatTrack.of(out[:, 0], out[:, 1].astype(int), 4, "audio").tempo_bpm == pytest.approx(
+        120.0)
 
 
 def test_missing_or_broken_models(tmp_path: Path) -> None:
@@ -212,4 +213,4 @@ def test_missing_or_broken_models(tmp_path: Path) -> None:
         BeatModel.load(tmp_path, 1)
     (tmp_path / FRONTEND_FILE).write_bytes(b"garbage")
     with pytest.raises(ModelError, match="front end"):
-        FrontEndSpec.load(tmp_path / FRONTEND_FILE)
+        FrontEndSpec.load(tmp_path)

@@ -145,10 +145,10 @@ def test_missing_model_folder_is_one_line(tmp_path: Path) -> None:
 
 
 def test_broken_model_file_is_one_line(tmp_path: Path) -> None:
-    from midi2img.features.audio_chords import model_dir
+    from midi2img.features.madmom_models import madmom_dir
 
     (tmp_path / "chords_cnnfeat.onnx").write_bytes(b"not onnx")
-    (tmp_path / "chords_cnn.npz").write_bytes((model_dir() / "chords_cnn.npz").read_bytes())
+    (tmp_path / "chords_cnn.npz").write_bytes((madmom_dir() / "chords_cnn.npz").read_bytes())
     with pytest.raises(ModelError) as err:
         ChordModel.load(tmp_path)
     assert "\n" not in str(err.value) and "cannot load chord network" in str(err.value)

@@ -12,7 +12,8 @@ import pytest
 from midi2img.audio import Segment, iter_blocks, iter_segments, probe
 from midi2img.constants import SAMPLE_RATE_HZ
 from midi2img.errors import ModelError
-from midi2img.features.audio_key import KeyFrontEnd, KeyModel, centred_frames
+from midi2img.features.audio_key import KeyFrontEnd, KeyModel
+from midi2img.features.madmom_models import centred_frames
 from midi2img.stages.key import key_of_probabilities
 
 

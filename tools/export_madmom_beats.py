@@ -14,11 +14,11 @@ bin spacing). Bands above 11025 Hz stay in the matrices as zero columns, as madm
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 from pathlib import Path
 
 import numpy as np
+from export_madmom import sha256  # tools/ is on the path: these run as scripts
 
 #: madmom's reference rate and the rate midi2img decodes at.
 MADMOM_RATE_HZ = 44100
@@ -35,10 +35,6 @@ FRONTEND_FILE = "downbeats_frontend.npz"
 
 def _net_name(i: int) -> str:
     return f"downbeats_blstm_{i}.onnx"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def frontend_arrays() -> dict[str, np.ndarray]:
@@ -84,11 +80,11 @@ def export(out: Path) -> dict[str, str]:
     for i in range(1, NETS + 1):
         dst = out / _net_name(i)
         shutil.copyfile(src / _net_name(i), dst)
-        digests[dst.name] = _sha256(dst)
-        assert digests[dst.name] == _sha256(src / _net_name(i))
+        digests[dst.name] = sha256(dst)
+        assert digests[dst.name] == sha256(src / _net_name(i))
     fe = out / FRONTEND_FILE
     np.savez(fe, **frontend_arrays())  # type: ignore[arg-type]
-    digests[fe.name] = _sha256(fe)
+    digests[fe.name] = sha256(fe)
     return digests
 
 

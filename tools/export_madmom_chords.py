@@ -30,22 +30,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
+from export_madmom import sha256  # tools/ is on the path: these run as scripts
 
 ONNX_NAME = "chords_cnnfeat.onnx"
 NPZ_NAME = "chords_cnn.npz"
 #: Bins of a 4096-sample real FFT at 22050 Hz that madmom's 44.1 kHz STFT also has (it drops
 #: the Nyquist bin: 8192 // 2 = 4096 bins, of which the first 2048 lie below 11025 Hz).
 BINS_22K = 2048
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export(out: Path) -> dict[str, str]:
@@ -119,7 +115,7 @@ def export(out: Path) -> dict[str, str]:
         np.savez_compressed(f, **arrays)
     print(f"madmom {madmom.__version__}: wrote {ONNX_NAME}, {NPZ_NAME} into {out}",
           file=sys.stderr)
-    return {name: _sha256(out / name) for name in (ONNX_NAME, NPZ_NAME)}
+    return {name: sha256(out / name) for name in (ONNX_NAME, NPZ_NAME)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ The recogniser is Böck, Krebs & Widmer's (ISMIR 2016) as madmom ships it
 - :func:`track_downbeats` is madmom's bar-pointer DBN (Krebs, Böck & Widmer, ISMIR 2015): one
   HMM per bar length, each decoded with Viterbi, the likelier one wins; beats are moved to the
   activation peak of each beat region (madmom's ``correct=True``).
-- :class:`Rhythm` is the result: beat times, position in the bar, meter, tempo.
+- :func:`beat_track` gives the result, a :class:`~midi2img.features.rhythm.BeatTrack`: beat
+  times, downbeats, meter; the tempo follows from the beats.
 
 madmom's models are CC BY-NC-SA 4.0 (``models/madmom``). Nothing here imports madmom.
 """
@@ -31,14 +32,18 @@ import numpy as np
 
 from midi2img.audio import Segment
 from midi2img.errors import InputError, ModelError
-from midi2img.features.audio_key import verified_bytes
+from midi2img.features.madmom_models import (
+    log_filtered,
+    onnx_session,
+    verified_bytes,
+    verified_npz,
+)
+from midi2img.features.rhythm import MIN_BEATS, BeatTrack
 
 #: The networks, in madmom's order; :meth:`BeatModel.load` takes the first ``nets`` of them.
 NET_FILES = tuple(f"downbeats_blstm_{i}.onnx" for i in range(1, 9))
 #: Filterbanks and settings of the front end (written by tools/export_madmom_beats.py).
 FRONTEND_FILE = "downbeats_frontend.npz"
-#: onnxruntime intra-op threads per network.
-ORT_THREADS = 1
 #: Feature values per frame (the networks' input width).
 N_FEATURES = 314
 _LSTM_WIDTH = 25
@@ -69,24 +74,25 @@ class FrontEndSpec:
     log_add: float
 
     @classmethod
-    def load(cls, path: Path) -> FrontEndSpec:
-        """Read the front end file.
+    def load(cls, folder: Path) -> FrontEndSpec:
+        """Read the front end file in ``folder``.
 
         Raises:
             ModelError: the file is missing, unreadable or inconsistent.
         """
+        path = folder / FRONTEND_FILE
         try:
-            with np.load(path, allow_pickle=False) as d:
-                n = 3
-                spec = cls(
-                    sample_rate_hz=int(d["sample_rate_hz"]), fps=int(d["fps"]),
-                    frame_sizes=tuple(int(d[f"frame_size_{k}"]) for k in range(n)),
-                    diff_frames=tuple(int(d[f"diff_frames_{k}"]) for k in range(n)),
-                    filterbanks=tuple(np.ascontiguousarray(d[f"filterbank_{k}"],
-                                                           dtype=np.float32) for k in range(n)),
-                    magnitude_scale=float(d["magnitude_scale"]), log_mul=float(d["log_mul"]),
-                    log_add=float(d["log_add"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            d = verified_npz(folder, FRONTEND_FILE)
+            n = 3
+            spec = cls(
+                sample_rate_hz=int(d["sample_rate_hz"]), fps=int(d["fps"]),
+                frame_sizes=tuple(int(d[f"frame_size_{k}"]) for k in range(n)),
+                diff_frames=tuple(int(d[f"diff_frames_{k}"]) for k in range(n)),
+                filterbanks=tuple(np.ascontiguousarray(d[f"filterbank_{k}"],
+                                                       dtype=np.float32) for k in range(n)),
+                magnitude_scale=float(d["magnitude_scale"]), log_mul=float(d["log_mul"]),
+                log_add=float(d["log_add"]))
+        except (ModelError, KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"cannot read the downbeat front end {path} ({exc})") from exc
         bands = sum(fb.shape[1] for fb in spec.filterbanks)
         shapes_ok = all(fb.shape[0] == size // 2
@@ -122,32 +128,22 @@ class BeatModel:
             ModelError: a file is missing or broken.
             InputError: ``nets`` is not 1..8.
         """
-        import onnxruntime as ort
-
         if not 1 <= nets <= len(NET_FILES):
             raise InputError(f"nets={nets}: madmom's downbeat ensemble has 1 to "
                              f"{len(NET_FILES)} networks")
         folder = Path(folder)
         if not folder.is_dir():
             raise ModelError(f"the downbeat model folder {folder} does not exist")
-        frontend = FrontEndSpec.load(folder / FRONTEND_FILE)
+        frontend = FrontEndSpec.load(folder)
         sessions = []
         for name in NET_FILES[:nets]:
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            opts.intra_op_num_threads = ORT_THREADS
-            opts.inter_op_num_threads = 1
-            # no memory arena: each network's buffers go when its run ends (an arena per
-            # session kept 8 x 55 MB for a 4-minute song, growing with the length)
-            opts.enable_cpu_mem_arena = False
             try:
-                data = verified_bytes(folder, name)
-                sess = ort.InferenceSession(data, sess_options=opts,
-                                            providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises several exception types
-                raise ModelError(f"cannot load the downbeat network {folder / name} "
-                                 f"({str(exc).splitlines()[0] if str(exc) else exc!r})") from exc
-            sessions.append(sess)
+                # no memory arena: each network's buffers go when its run ends (an arena per
+                # session kept 8 x 55 MB for a 4-minute song, growing with the length)
+                sessions.append(onnx_session(verified_bytes(folder, name), arena=False))
+            except ModelError as exc:
+                raise ModelError(f"cannot load the downbeat network {folder / name} ({exc})"
+                                 ) from exc
         return cls(frontend, sessions)
 
     def run(self, features: np.ndarray) -> list[np.ndarray]:
@@ -176,7 +172,6 @@ class BeatFrontEnd:
         self.spec = spec
         self._parts: list[np.ndarray] = []
         self._next = 0  # the next frame expected
-        self._windows = [np.hanning(n).astype(np.float32) for n in spec.frame_sizes]
 
     def _first_frame(self, sample: int) -> int:
         """Index of the first frame whose centre is at or after ``sample``."""
@@ -213,10 +208,10 @@ class BeatFrontEnd:
         spec = self.spec
         x = np.asarray(samples, dtype=np.float32)
         out = []
-        for size, diff, fb, win in zip(spec.frame_sizes, spec.diff_frames, spec.filterbanks,
-                                       self._windows, strict=True):
+        for size, diff, fb in zip(spec.frame_sizes, spec.diff_frames, spec.filterbanks,
+                                  strict=True):
             j0 = max(0, i0 - diff)
-            spec_j = self._log_spec(x, s0, j0, i1, size, fb, win)
+            spec_j = self._log_spec(x, s0, j0, i1, size, fb)
             cur = spec_j[i0 - j0:]
             d = np.zeros_like(cur)
             idx = np.arange(i0, i1)
@@ -225,20 +220,16 @@ class BeatFrontEnd:
             out.extend([cur, d])
         return np.hstack(out).astype(np.float32, copy=False)
 
-    def _log_spec(self, x: np.ndarray, s0: int, j0: int, j1: int, size: int, fb: np.ndarray,
-                  win: np.ndarray) -> np.ndarray:
-        import scipy.fft
-
+    def _log_spec(self, x: np.ndarray, s0: int, j0: int, j1: int, size: int, fb: np.ndarray
+                  ) -> np.ndarray:
         spec = self.spec
         starts = self._centres(np.arange(j0, j1)) - size // 2 - s0
         lo = int(max(0, -starts.min())) if starts.size else 0
         hi = int(max(0, starts.max() + size - x.size)) if starts.size else 0
         xp = np.pad(x, (lo, hi)) if lo or hi else x
-        frames = np.lib.stride_tricks.sliding_window_view(xp, size)[starts + lo] * win
-        mag = np.abs(scipy.fft.rfft(frames, axis=1, workers=1)[:, : size // 2])
-        mag *= np.float32(spec.magnitude_scale)
-        filt = mag.astype(np.float32, copy=False) @ fb
-        return np.log10(spec.log_mul * filt + spec.log_add, dtype=np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(xp, size)[starts + lo]
+        return log_filtered(frames, fb, magnitude_scale=spec.magnitude_scale,
+                            mul=spec.log_mul, add=spec.log_add)
 
     def features(self) -> np.ndarray:
         """The (frames, 314) float32 features of everything fed so far."""
@@ -572,46 +563,14 @@ def _bar_hmm(beats: int, min_interval: float, max_interval: float, num_tempi: in
     return _HMM_CACHE[key]
 
 
-@dataclass(frozen=True, eq=False)
-class Rhythm:
-    """Beats, downbeats, meter and tempo of a recording.
-
-    Attributes:
-        beats_s: Beat times in seconds.
-        positions: Position of each beat in its bar (1 = downbeat).
-        meter: Beats per bar of the bar model chosen (0 without beats).
-        tempo_bpm: 60 / the median inter-beat interval (0.0 with fewer than two beats).
-    """
-
-    beats_s: np.ndarray
-    positions: np.ndarray
-    meter: int
-    tempo_bpm: float
-
-    @classmethod
-    def from_beats(cls, beats: np.ndarray) -> Rhythm:
-        """From :func:`track_downbeats`'s (beats, 2) output."""
-        beats = np.asarray(beats, dtype=float).reshape(-1, 2)
-        times = beats[:, 0].copy()
-        positions = beats[:, 1].astype(int)
-        meter = int(positions.max()) if positions.size else 0
-        ibi = np.diff(times)
-        tempo = float(60.0 / np.median(ibi)) if ibi.size else 0.0
-        return cls(times, positions, meter, tempo)
-
-    @property
-    def downbeats_s(self) -> np.ndarray:
-        """Times of the beats at position 1."""
-        return self.beats_s[self.positions == 1]
-
-    def tempo_curve(self, window: int = 8) -> list[tuple[float, float]]:
-        """Local tempo: at each beat from the second on, ``(time, 60 / median of the last
-        ``window`` inter-beat intervals ending at that beat)`` (fewer at the start). A trailing
-        running median: it follows a tempo change within ``window // 2`` beats and ignores a
-        single missed or extra beat."""
-        ibi = np.diff(self.beats_s)
-        out = []
-        for j in range(ibi.size):
-            med = float(np.median(ibi[max(0, j - window + 1): j + 1]))
-            out.append((float(self.beats_s[j + 1]), 60.0 / med))
-        return out
+def beat_track(features: np.ndarray, model: BeatModel, *,
+               beats_per_bar: Sequence[int] = (3, 4)) -> BeatTrack:
+    """The beats and bars of a recording's downbeat features: the networks' activations
+    tracked by the bar DBN choosing between ``beats_per_bar``; no beats (no steady beat: a
+    free-time solo, a drone) when it finds fewer than
+    :data:`~midi2img.features.rhythm.MIN_BEATS`."""
+    out = track_downbeats(downbeat_activations(features, model), beats_per_bar=beats_per_bar)
+    per_bar = int(np.max(out[:, 1])) if len(out) else max(beats_per_bar)
+    if len(out) < MIN_BEATS:
+        return BeatTrack((), (), per_bar, "audio")
+    return BeatTrack.of(out[:, 0], out[:, 1].astype(int), per_bar, "audio")

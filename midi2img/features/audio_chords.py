@@ -25,6 +25,7 @@ with madmom's Viterbi; labels are Harte strings as madmom writes them (``"C:maj"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ import numpy as np
 from midi2img.audio import Segment
 from midi2img.constants import SAMPLE_RATE_HZ
 from midi2img.errors import ModelError
-from midi2img.features.audio_key import verified_bytes
+from midi2img.features.madmom_models import (
+    centred_frames,
+    log_filtered,
+    madmom_dir,
+    onnx_session,
+    verified_bytes,
+    verified_npz,
+)
 
 #: Files of the model inside its folder.
 ONNX_FILE = "chords_cnnfeat.onnx"
@@ -62,13 +70,6 @@ ROOTS = ("A", "A#", "B", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#")
 NO_CHORD = "N"
 
 _CRF_KEYS = ("crf_initial", "crf_final", "crf_bias", "crf_transition", "crf_observation")
-
-
-def model_dir() -> Path:
-    """Folder of the shipped model (``midi2img.models/madmom``)."""
-    from importlib.resources import files
-
-    return Path(str(files("midi2img.models") / "madmom"))
 
 
 def class_label(index: int) -> str:
@@ -101,24 +102,22 @@ class ChordModel:
     observation: np.ndarray
 
     @classmethod
-    def load(cls, folder: Path | None = None) -> ChordModel:
-        """Load the model from ``folder`` (default: :func:`model_dir`).
+    def load(cls, folder: Path | Traversable | None = None) -> ChordModel:
+        """Load the model from ``folder`` (default: the shipped one).
 
         Raises:
             ModelError: a file is missing, unreadable, or holds other shapes or settings.
         """
-        import onnxruntime as ort
-
-        folder = model_dir() if folder is None else Path(folder)
+        folder = madmom_dir() if folder is None else folder
         onnx_path, npz_path = folder / ONNX_FILE, folder / NPZ_FILE
         for p in (onnx_path, npz_path):
             if not p.is_file():
                 raise ModelError(f"chord model file missing: {p}")
         try:
-            with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {k: np.asarray(z[k]) for k in (*_CRF_KEYS, "filterbank", "fps",
-                                                         "superframe", "pad_frames")}
-        except (OSError, ValueError, KeyError) as exc:
+            z = verified_npz(folder, NPZ_FILE)
+            arrays = {k: np.asarray(z[k]) for k in (*_CRF_KEYS, "filterbank", "fps",
+                                                     "superframe", "pad_frames")}
+        except (ModelError, KeyError) as exc:
             raise ModelError(f"cannot read chord model {npz_path} "
                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
                              ) from exc
@@ -134,16 +133,11 @@ class ChordModel:
         if not shapes_ok:
             raise ModelError(f"chord model {npz_path} has other shapes or settings than midi2img "
                              f"expects ({FPS} fps, {NUM_BANDS} bands, {n} classes)")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # the graph declares a 1-d output; it returns 3-d
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(verified_bytes(folder, ONNX_FILE), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load chord network {onnx_path} ({first})") from exc
+            # (log level 3: the graph declares a 1-d output; it returns 3-d)
+            session = onnx_session(verified_bytes(folder, ONNX_FILE))
+        except ModelError as exc:
+            raise ModelError(f"cannot load chord network {onnx_path} ({exc})") from exc
         return cls(session, fb, *(arrays[k].astype(np.float32) for k in _CRF_KEYS))
 
     def features(self, spec: np.ndarray) -> np.ndarray:
@@ -215,16 +209,6 @@ def crf_viterbi(observations: np.ndarray, initial: np.ndarray, final: np.ndarray
     return path
 
 
-def _log_filtered(frames: np.ndarray, filterbank: np.ndarray) -> np.ndarray:
-    """``log10(1 + (2 |rfft(frames x hann)|)[:2048] @ filterbank)``, float32 ``(n, 113)``."""
-    import scipy.fft
-
-    window = np.hanning(FRAME_SIZE).astype(np.float32)
-    spec = scipy.fft.rfft(frames * window, axis=1, workers=1)[:, :NUM_BINS]
-    mag = np.abs(spec).astype(np.float32) * np.float32(MAGNITUDE_SCALE)
-    return np.log10(np.float32(1.0) + mag @ filterbank).astype(np.float32)
-
-
 def whole_signal_spectrogram(samples: np.ndarray, model: ChordModel) -> np.ndarray:
     """Log-filtered spectrogram ``(ceil(n / hop), 113)`` of a whole recording at 22050 Hz.
 
@@ -232,12 +216,13 @@ def whole_signal_spectrogram(samples: np.ndarray, model: ChordModel) -> np.ndarr
     reference the streamed :class:`ChordFrontEnd` is tested against).
     """
     x = np.asarray(samples, dtype=np.float32)
-    n_frames = -(-x.size // HOP_SIZE)
-    half = FRAME_SIZE // 2
-    padded = np.concatenate([np.zeros(half, np.float32), x, np.zeros(half, np.float32)])
-    frames = np.stack([padded[i * HOP_SIZE: i * HOP_SIZE + FRAME_SIZE] for i in range(n_frames)]
-                      ) if n_frames else np.zeros((0, FRAME_SIZE), np.float32)
-    return _log_filtered(frames, model.filterbank)
+    whole = Segment(0.0, 0.0, x.size / SAMPLE_RATE_HZ, x)
+    _, frames = centred_frames(whole, frame_size=FRAME_SIZE, hop=HOP_SIZE)
+    return _spectrum(frames, model.filterbank)
+
+
+def _spectrum(frames: np.ndarray, filterbank: np.ndarray) -> np.ndarray:
+    return log_filtered(frames, filterbank, magnitude_scale=MAGNITUDE_SCALE)
 
 
 class ChordFrontEnd:
@@ -264,29 +249,17 @@ class ChordFrontEnd:
         """
         if segment.sr != SAMPLE_RATE_HZ:
             raise ValueError(f"segments must be at {SAMPLE_RATE_HZ} Hz, got {segment.sr}")
-        sr = segment.sr
-        seg0 = int(round(segment.start_s * sr))
-        core_a = int(round(segment.core_start_s * sr))
-        core_b = int(round(segment.core_end_s * sr))
+        seg0 = int(round(segment.start_s * segment.sr))
+        core_a = int(round(segment.core_start_s * segment.sr))
         half = FRAME_SIZE // 2
         if seg0 > 0 and core_a - seg0 < half:
             raise ValueError(f"a segment needs {half} samples of context before its core")
-        first = -(-core_a // HOP_SIZE)
-        stop = -(-core_b // HOP_SIZE)
+        first, frames = centred_frames(segment, frame_size=FRAME_SIZE, hop=HOP_SIZE)
         if first != self._next:
             raise ValueError(f"segments out of order: frame {first} follows {self._next - 1}")
-        if stop <= first:
-            return
-        x = np.asarray(segment.samples, dtype=np.float32)
-        lo = first * HOP_SIZE - half - seg0
-        hi = (stop - 1) * HOP_SIZE + half - seg0
-        buf = np.zeros(hi - lo, dtype=np.float32)
-        a, b = max(lo, 0), min(hi, x.size)
-        if b > a:
-            buf[a - lo: b - lo] = x[a:b]
-        frames = np.lib.stride_tricks.sliding_window_view(buf, FRAME_SIZE)[::HOP_SIZE]
-        self._parts.append(_log_filtered(frames, self._fb))
-        self._next = stop
+        if len(frames):
+            self._parts.append(_spectrum(frames, self._fb))
+            self._next = first + len(frames)
 
     def spectrogram(self) -> np.ndarray:
         """All frames so far, ``(T, 113)`` float32."""

@@ -15,7 +15,6 @@ the same on all of them (``tests/test_audio_key.py`` checks a rendered known ans
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
 from pathlib import Path
@@ -24,59 +23,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from midi2img.errors import ModelError
+from midi2img.features.madmom_models import (
+    centred_frames,
+    log_filtered,
+    madmom_dir,
+    onnx_session,
+    verified_bytes,
+    verified_npz,
+)
 
 if TYPE_CHECKING:
     from midi2img.audio import Segment
 
 #: The files of the key model inside the madmom model folder.
 KEY_FILES = ("key_cnn.onnx", "key_cnn.npz")
-
-
-def madmom_dir() -> Traversable:
-    """The shipped madmom models (``midi2img.models/madmom``)."""
-    from importlib.resources import files
-
-    return files("midi2img.models") / "madmom"
-
-
-#: The export's record beside the models: each file's sha256 (``tools/export_madmom.py``).
-MADMOM_CARD = "madmom.json"
-
-
-def verified_bytes(folder: Path | Traversable, name: str) -> bytes:
-    """The bytes of a madmom model file, checked against the sha256 that ``madmom.json``
-    records for it (when the folder has that record).
-
-    Raises:
-        ModelError: the file is missing or its bytes differ from the recorded ones.
-    """
-    import hashlib
-    import json
-
-    path = folder / name
-    if not path.is_file():
-        raise ModelError(f"no {name} in {folder} (make export-madmom)")
-    data = path.read_bytes()
-    card = folder / MADMOM_CARD
-    if card.is_file():
-        try:
-            want = json.loads(card.read_text())["files"].get(name)
-        except (OSError, ValueError, KeyError, AttributeError) as exc:
-            raise ModelError(f"cannot read {card}: {exc}") from exc
-        if want is not None and hashlib.sha256(data).hexdigest() != want:
-            raise ModelError(f"{path} does not match the sha256 in {MADMOM_CARD}")
-    return data
-
-
-def onnx_session(data: bytes, *, threads: int = 1):  # noqa: ANN201 - onnxruntime type
-    """An onnxruntime CPU session of the model ``data`` with ``threads`` intra-op threads
-    (one: the analysis runs the transcription beside it)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = threads
-    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
@@ -107,26 +67,18 @@ class KeyModel:
         Raises:
             ModelError: a file is missing or cannot be read.
         """
-        from midi2img.io import read_npz
-
         base = madmom_dir() if folder is None else folder
         for name in KEY_FILES:
             if not (base / name).is_file():
                 raise ModelError(f"no key model at {base} ({name} missing; make export-madmom)")
         try:
-            verified_bytes(base, "key_cnn.npz")
-            z = read_npz(base / "key_cnn.npz")
+            z = verified_npz(base, "key_cnn.npz")
             session = onnx_session(verified_bytes(base, "key_cnn.onnx"))
             return cls(z["filterbank"].astype(np.float32), int(z["frame_size"]),
                        int(z["hop"]), float(z["magnitude_scale"]),
                        tuple(str(s) for s in z["labels"]), session)
-        except ModelError:
-            raise
-        except (OSError, ValueError, KeyError) as exc:
+        except (ModelError, KeyError) as exc:
             raise ModelError(f"cannot load the key model from {base}: {exc}") from exc
-        except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail)
-            raise ModelError(f"cannot load the key model from {base}: "
-                             f"{str(exc).splitlines()[0]}") from exc
 
     def probabilities(self, spectrogram: np.ndarray) -> np.ndarray:
         """The 24 key probabilities (softmax) of a log-filtered spectrogram ``(frames,
@@ -139,42 +91,6 @@ class KeyModel:
         z = np.asarray(out, dtype=np.float64).ravel()
         e = np.exp(z - z.max())
         return e / e.sum()
-
-
-@functools.cache
-def shipped_key_model() -> KeyModel:
-    """The shipped key model, loaded once per process."""
-    return KeyModel.load()
-
-
-def centred_frames(segment: Segment, *, frame_size: int, hop: float) -> tuple[int, np.ndarray]:
-    """The frames of a segment whose centres lie in its core, with the padding as context.
-
-    Frame *i* of the recording is centred on sample ``round(i * hop)``; samples before the
-    recording's start or after its end are zeros (as madmom frames a signal).
-
-    Returns:
-        The index of the first frame and the frames ``(n, frame_size)`` (float32).
-    """
-    sr = segment.sr
-    start = int(round(segment.start_s * sr))
-    core_a = int(round(segment.core_start_s * sr))
-    core_b = int(round(segment.core_end_s * sr))
-    first = int(np.ceil(core_a / hop - 1e-9))
-    last = int(np.ceil(core_b / hop - 1e-9))  # exclusive
-    if last <= first:
-        return first, np.zeros((0, frame_size), np.float32)
-    centres = np.round(np.arange(first, last) * hop).astype(np.int64) - start
-    half = frame_size // 2
-    lo = int(centres[0]) - half
-    hi = int(centres[-1]) - half + frame_size
-    x = segment.samples.astype(np.float32, copy=False)
-    pad_l = max(0, -lo)
-    pad_r = max(0, hi - len(x))
-    if pad_l or pad_r:
-        x = np.concatenate([np.zeros(pad_l, np.float32), x, np.zeros(pad_r, np.float32)])
-    idx = (centres - half + pad_l)[:, None] + np.arange(frame_size)[None, :]
-    return first, x[idx]
 
 
 @dataclass
@@ -190,10 +106,7 @@ class KeyFrontEnd:
         _, fr = centred_frames(segment, frame_size=m.frame_size, hop=m.hop)
         if not len(fr):
             return
-        window = np.hanning(m.frame_size).astype(np.float32)
-        mag = np.abs(np.fft.rfft(fr * window, axis=1))[:, : m.filterbank.shape[0]]
-        spec = np.log10(1.0 + m.magnitude_scale * mag.astype(np.float32) @ m.filterbank)
-        self.frames.append(spec.astype(np.float32))
+        self.frames.append(log_filtered(fr, m.filterbank, magnitude_scale=m.magnitude_scale))
 
     def spectrogram(self) -> np.ndarray:
         """Every frame fed so far ``(frames, bands)``."""

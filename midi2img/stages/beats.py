@@ -41,20 +41,6 @@ class ShippedBeatModel:
         return BeatModel.load(Path(str(folder)), BEAT_NETS)
 
 
-def beat_track(features: Any, model: BeatModel) -> BeatTrack:
-    """The beats and bars of a recording's downbeat features (madmom's bar tracker choosing
-    between :data:`BEATS_PER_BAR`)."""
-    import numpy as np
-
-    from midi2img.features.audio_beats import downbeat_activations, track_downbeats
-
-    out = track_downbeats(downbeat_activations(features, model), beats_per_bar=BEATS_PER_BAR)
-    per_bar = int(np.max(out[:, 1])) if len(out) else max(BEATS_PER_BAR)
-    if len(out) < MIN_BEATS:  # a free-time solo, a drone: no steady beat to count bars in
-        return BeatTrack((), (), per_bar, "audio")
-    return BeatTrack.of(out[:, 0], out[:, 1].astype(int), per_bar, "audio")
-
-
 @dataclass
 class BeatProcessor:
     """Feeds the downbeat network's front end, then tracks beats and bars."""
@@ -73,7 +59,9 @@ class BeatProcessor:
 
     def finish(self, results: Mapping[str, Any]) -> BeatTrack:
         """The beats and bars of the whole recording."""
-        return beat_track(self.front.features(), self.model)
+        from midi2img.features.audio_beats import beat_track
+
+        return beat_track(self.front.features(), self.model, beats_per_bar=BEATS_PER_BAR)
 
 
 class Beats(Stage):
