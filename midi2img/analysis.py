@@ -42,6 +42,7 @@ from midi2img.stages.note_stats import NO_NOTES_REASON
 from midi2img.transcribe import TranscriptionOptions
 
 if TYPE_CHECKING:
+    from midi2img.features.rhythm import BeatTrack
     from midi2img.grid import Grid
     from midi2img.gtzan.model import GenrePrediction
     from midi2img.mood.audio_features import SoundRows
@@ -148,9 +149,18 @@ class Analysis:
         return notes
 
     @property
+    def heard_beats(self) -> BeatTrack | None:
+        """The beat track heard in a recording, when it holds at least two beats (None for
+        MIDI input, whose written grid and sections keep the file's own tempo and bars)."""
+        beats: BeatTrack | None = self.results.get("beats")
+        if self.input_kind != "audio" or beats is None or len(beats.beats_s) < 2:
+            return None
+        return beats
+
+    @property
     def grid(self) -> Grid | None:
-        """The beats and bars of the written ``.mid``: the beat track (the recording's, or the
-        MIDI file's quarter-note beats), else a grid at the tempo phased to the notes
+        """The beats and bars of the written ``.mid``: the beats heard
+        (:attr:`heard_beats`), else a grid at the tempo phased to the notes
         (:func:`midi2img.grid.grid_of_notes`); None without notes."""
         from midi2img.grid import grid_of_notes
 
@@ -158,8 +168,8 @@ class Analysis:
         if not len(self.notes):
             return None
         key = r["key"].label if r.get("key") is not None else None
-        beats = r.get("beats")
-        grid = beats.grid(key) if beats is not None and self.input_kind == "audio" else None
+        heard = self.heard_beats
+        grid = heard.grid(key) if heard is not None else None
         if grid is None and r.get("tempo") is not None:
             grid = grid_of_notes(self.notes, tempo_bpm=r["tempo"].exact_bpm, key=key)
         return grid
@@ -475,10 +485,9 @@ def _with_sections(track: Analysis, options: AnalysisOptions, segments: str | in
     and each analysed by the stages that ran for the track."""
     from midi2img.features.structure import section_bounds
 
-    bt = track.results.get("beats")
-    beats = downbeats = None
-    if bt is not None and track.input_kind == "audio" and len(bt.beats_s) >= 2:
-        beats, downbeats = np.asarray(bt.beats_s), np.asarray(bt.downbeats_s)
+    bt = track.heard_beats
+    beats = None if bt is None else np.asarray(bt.beats_s)
+    downbeats = None if bt is None else np.asarray(bt.downbeats_s)
     bounds, method = section_bounds(track.notes, tempo_bpm=track.results["tempo"].tempo_bpm,
                                     duration_s=max(track.duration_s, track.notes.end_s),
                                     segments=segments, beats=beats, downbeats=downbeats)
