@@ -181,6 +181,9 @@ class ImageRequest:
         silent: The picture is of a pause (a section where no note of the track sounds):
             ``analysis`` is then the track's, and a backend that draws from the analysis draws
             it with nothing sounding.
+        weights: Emphasis of keywords of the prompt (keyword -> weight, 1 as written), from the
+            rounds of ``--rounds`` (:mod:`midi2img.render.weighting`); a backend that draws from
+            the analysis ignores it.
     """
 
     analysis: Mapping[str, Any]
@@ -189,6 +192,7 @@ class ImageRequest:
     seed: int
     anchor: Mapping[str, Any] | None = field(default=None)
     silent: bool = False
+    weights: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

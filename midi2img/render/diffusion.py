@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -214,7 +214,7 @@ class DiffusionBackend:
     def draw(self, request: ImageRequest) -> Rendered:
         """Draw one picture for a request (the analysis is not needed: the prompt says it)."""
         return self.render(request.prompt, negative_prompt=request.negative_prompt,
-                           seed=request.seed)
+                           seed=request.seed, weights=request.weights)
 
     def load(self) -> None:
         """Load the pipeline (once; later calls do nothing).
@@ -284,8 +284,12 @@ class DiffusionBackend:
         self.loads += 1
         self.load_s = time.perf_counter() - t0
 
-    def render(self, prompt: str, *, negative_prompt: str = "", seed: int) -> Rendered:
+    def render(self, prompt: str, *, negative_prompt: str = "", seed: int,
+               weights: Mapping[str, float] | None = None) -> Rendered:
         """One image for a prompt with a fixed seed (same inputs -> same pixels on one machine).
+
+        ``weights`` emphasises keywords of the prompt (:mod:`midi2img.render.weighting`): by
+        scaling their text embeddings where the pipeline allows it, else by word order.
 
         Returns:
             The PIL image and what produced it (for ``analysis.json`` and the PNG metadata).
@@ -304,6 +308,19 @@ class DiffusionBackend:
                                   "generator": torch.Generator("cpu").manual_seed(seed)}
         if negative_prompt and guidance > 1.0 and "negative_prompt" in self._call_params:
             kwargs["negative_prompt"] = negative_prompt
+        extra: dict[str, Any] = {}
+        if weights and any(w != 1.0 for w in weights.values()):
+            from midi2img.render import weighting
+
+            if weighting.supports_embeddings(self._pipe, self._call_params):
+                with _quiet():
+                    kwargs["prompt_embeds"] = weighting.prompt_embeddings(self._pipe, prompt,
+                                                                          weights)
+                del kwargs["prompt"]
+                extra["weighting"] = weighting.EMBEDDING_SCALING
+            else:
+                kwargs["prompt"] = weighting.reordered_prompt(prompt, weights)
+                extra["weighting"] = weighting.REORDERED
         if opts.width is not None:
             kwargs["width"] = opts.width
         if opts.height is not None:
@@ -322,7 +339,8 @@ class DiffusionBackend:
             scheduler=opts.scheduler or type(self._pipe.scheduler).__name__,
             pipeline=type(self._pipe).__name__, device=self.device, dtype=self.dtype,
             safety_checker=self._safety, negative_prompt_used="negative_prompt" in kwargs,
-            nsfw_detected=None if nsfw is None else bool(nsfw[0]), notes=tuple(self.notes))
+            nsfw_detected=None if nsfw is None else bool(nsfw[0]), notes=tuple(self.notes),
+            extra=extra)
 
 
 def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
