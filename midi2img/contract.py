@@ -37,10 +37,10 @@ from midi2img.errors import InputError
 from midi2img.keyword import Keyword
 
 __all__ = ["ANALYSIS_NAME", "CONTRACT_KEYS", "CURRENT_KEYS", "INPUT_KINDS", "AffectRecord",
-           "AnalysisRecord", "ChordRecord", "GenreRecord", "HarmonyRecord", "ImageRecord",
-           "NoteSummary", "PromptRecord", "SectionKeyword", "SectionRecord",
-           "SegmentationRecord", "Tags", "VersionsRecord", "read_analysis", "read_analysis_file",
-           "read_track_folder"]
+           "AnalysisRecord", "CandidateRecord", "ChoiceRecord", "ChordRecord", "GenreRecord",
+           "HarmonyRecord", "ImageRecord", "NoteSummary", "PromptRecord", "SectionKeyword",
+           "SectionRecord", "SegmentationRecord", "Tags", "VersionsRecord", "read_analysis",
+           "read_analysis_file", "read_track_folder"]
 
 #: File name of the analysis inside a track's output folder.
 ANALYSIS_NAME = "analysis.json"
@@ -339,6 +339,99 @@ class VersionsRecord:
 
 
 @dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate picture of an image (``--candidates``, :mod:`midi2img.render.candidates`).
+
+    Attributes:
+        index: 1-based position among the image's candidates.
+        round: The round that drew it (1-based).
+        seed: Its seed.
+        prompt: Its prompt (emphasised keywords written ``(keyword:1.25)``).
+        kept: Whether it is the image kept.
+        total: The weighted total that chose (None: no score had weight).
+        file: Its file in the track's folder (None: not written).
+        text: Its CLIP cosine with the prompt (None: no text score).
+        seen: The keywords CLIP sees in it.
+        not_seen: The keywords CLIP does not see in it.
+        valence: Its estimated valence (None: not estimated).
+        arousal: Its estimated arousal.
+        entry: The whole entry as written (scores, weights, scaled scores).
+    """
+
+    index: int
+    round: int
+    seed: int
+    prompt: str
+    kept: bool = False
+    total: float | None = None
+    file: str | None = None
+    text: float | None = None
+    seen: tuple[str, ...] = ()
+    not_seen: tuple[str, ...] = ()
+    valence: float | None = None
+    arousal: float | None = None
+    entry: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _finite("index", self.index, 1)
+        _finite("round", self.round, 1)
+        _finite("total", self.total, 0.0, 1.0)
+        _finite("text", self.text, -1.0, 1.0)
+        _finite("valence", self.valence, -1.0, 1.0)
+        _finite("arousal", self.arousal, -1.0, 1.0)
+        object.__setattr__(self, "entry", _frozen(self.entry))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The candidate's entry (as written)."""
+        return dict(self.entry)
+
+
+@dataclass(frozen=True)
+class ChoiceRecord:
+    """The candidates of one image and which was kept.
+
+    Attributes:
+        candidates: Every candidate, in the order drawn.
+        kept: The index of the one kept.
+        why: Why it was kept.
+        weights: The weight of each score in the total (``text``, ``valence``, ``arousal``).
+        rounds: Rounds drawn.
+        keywords: The prompt's keywords that were scored.
+        notes: Lines about the scoring (no CLIP model, an axis without weight, rounds).
+    """
+
+    candidates: tuple[CandidateRecord, ...]
+    kept: int
+    why: str
+    weights: Mapping[str, float] = field(default_factory=dict)
+    rounds: int = 1
+    keywords: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if [c.index for c in self.candidates] != list(range(1, len(self.candidates) + 1)):
+            raise ValueError("candidates are not numbered 1, 2, ... in order")
+        kept = [c.index for c in self.candidates if c.kept]
+        if kept != [self.kept]:
+            raise ValueError(f"choice.kept is {self.kept} but the candidates marked kept are "
+                             f"{kept or 'none'}")
+        _finite("rounds", self.rounds, 1)
+        object.__setattr__(self, "weights", _frozen(self.weights))
+
+    @property
+    def kept_candidate(self) -> CandidateRecord:
+        """The candidate kept."""
+        return self.candidates[self.kept - 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``candidates`` and ``choice``, as an image's entry holds them."""
+        return {"candidates": [c.to_dict() for c in self.candidates],
+                "choice": {"kept": self.kept, "why": self.why, "weights": dict(self.weights),
+                           "rounds": self.rounds, "keywords": list(self.keywords),
+                           "notes": list(self.notes)}}
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """The contract's ``image``: the picture ``convert`` drew and how.
 
@@ -354,6 +447,7 @@ class ImageRecord:
         height: Height in pixels.
         fallback_reason: Why the offline renderer drew it instead of the one asked for.
         settings: The backend's other settings (scheduler, device, ...), by name.
+        choice: Its candidates and why it was kept (``--candidates``; None: drawn once).
     """
 
     file: str | None = None
@@ -367,6 +461,7 @@ class ImageRecord:
     height: int | None = None
     fallback_reason: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    choice: ChoiceRecord | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height"):
@@ -377,7 +472,8 @@ class ImageRecord:
     def to_dict(self) -> dict[str, Any]:
         """The contract's ``image`` object (the fields that are set, then the settings)."""
         d = {k: v for k in _IMAGE_KEYS if (v := getattr(self, k)) is not None}
-        return {**d, **self.settings}
+        return {**d, **self.settings,
+                **(self.choice.to_dict() if self.choice is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -452,6 +548,7 @@ class SectionRecord:
             affect stand for it); None without audio evidence.
         file: Its image's file name.
         renderer: The backend that drew its image.
+        choice: Its image's candidates and why it was kept (``--candidates``).
         extra: Values the reader does not know, by name.
     """
 
@@ -471,6 +568,7 @@ class SectionRecord:
     audio_from: str | None = None
     file: str | None = None
     renderer: str | None = None
+    choice: ChoiceRecord | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -505,6 +603,8 @@ class SectionRecord:
             d["file"] = self.file
         if self.renderer is not None:
             d["renderer"] = self.renderer
+        if self.choice is not None:
+            d.update(self.choice.to_dict())
         return {**d, **self.extra}
 
 
@@ -944,9 +1044,54 @@ def _read_image(v: Any, at: _At) -> ImageRecord | None:
     ints = {k: _int(rest.pop(k, None), at.at(k)) for k in ("seed", "steps", "width", "height")}
     strs = {k: _str(rest.pop(k, None), at.at(k))
             for k in ("file", "seed_source", "renderer", "model", "fallback_reason")}
+    choice = _read_choice(rest.pop("candidates", None), rest.pop("choice", None), at)
     return at.build(ImageRecord, **ints, **strs,
                     guidance=_num(rest.pop("guidance", None), at.at("guidance")),
-                    settings=rest)
+                    settings=rest, choice=choice)
+
+
+def _read_candidate(v: Any, at: _At) -> CandidateRecord:
+    obj = _entry(v, at)
+    kept = obj.get("kept", False)
+    if not isinstance(kept, bool):
+        at.at("kept").expect(kept, "true or false")
+    scores = _obj(obj.get("scores"), at.at("scores")) or {}
+    text = _obj(scores.get("text"), at.at("scores.text"))
+    affect = _obj(scores.get("affect"), at.at("scores.affect"))
+    here = at.at("scores.text")
+    return at.build(
+        CandidateRecord, _int(_need(obj, "index", at), at.at("index")),
+        _int(_need(obj, "round", at), at.at("round")),
+        _int(_need(obj, "seed", at), at.at("seed")),
+        _text(_need(obj, "prompt", at), at.at("prompt")), kept=kept,
+        total=_num(obj.get("total"), at.at("total")), file=_str(obj.get("file"), at.at("file")),
+        text=None if text is None else _num(_need(text, "prompt", here), here.at("prompt")),
+        seen=() if text is None else _strings(text.get("seen"), here.at("seen")),
+        not_seen=() if text is None else _strings(text.get("not_seen"), here.at("not_seen")),
+        valence=None if affect is None else _num(affect.get("valence"),
+                                                 at.at("scores.affect.valence")),
+        arousal=None if affect is None else _num(affect.get("arousal"),
+                                                 at.at("scores.affect.arousal")),
+        entry=obj)
+
+
+def _read_choice(cands: Any, choice: Any, at: _At) -> ChoiceRecord | None:
+    """An image's ``candidates`` and ``choice`` (both or neither)."""
+    if cands is None and choice is None:
+        return None
+    if cands is None or choice is None:
+        at.fail("has " + ("candidates without a choice" if choice is None else
+                          "a choice without candidates"))
+    here = at.at("choice")
+    obj = _entry(choice, here)
+    items = tuple(_read_candidate(c, at.at("candidates").item(i))
+                  for i, c in enumerate(_list(cands, at.at("candidates")), 1))
+    weights = _numbers(obj.get("weights"), here.at("weights"), nulls=False) or {}
+    return here.build(ChoiceRecord, items, _int(_need(obj, "kept", here), here.at("kept")),
+                      _text(_need(obj, "why", here), here.at("why")), weights=weights,
+                      rounds=_int(obj.get("rounds", 1), here.at("rounds")),
+                      keywords=_strings(obj.get("keywords"), here.at("keywords")),
+                      notes=_strings(obj.get("notes"), here.at("notes")))
 
 
 def _read_section(v: Any, at: _At) -> SectionRecord:
@@ -975,7 +1120,9 @@ def _read_section(v: Any, at: _At) -> SectionRecord:
     }
     for k in ("index", "start_s", "end_s"):
         obj.pop(k)
-    return at.build(SectionRecord, **known, silent=silent, keywords=tuple(kws), extra=obj)
+    choice = _read_choice(obj.pop("candidates", None), obj.pop("choice", None), at)
+    return at.build(SectionRecord, **known, silent=silent, keywords=tuple(kws), choice=choice,
+                    extra=obj)
 
 
 def _read_versions(v: Any, at: _At) -> VersionsRecord | None:

@@ -334,13 +334,47 @@ def _png(image: Any, info: dict[str, Any], prompt: str, negative: str, source: s
     return png_bytes(image, meta)
 
 
+#: Folder of a track's output that holds the candidates not kept (``--keep-candidates``).
+CANDIDATES_DIR = "candidates"
+
+
+def _picture(maker: ImageMaker, request: Any, folder: Path, stem: str, source: str,
+             known: set[str], written: list[Path]) -> tuple[Any, dict[str, Any]]:
+    """Draw one image into ``folder/<stem>.png`` - the best of ``--candidates`` when they are
+    scored, the others into ``candidates/`` with ``--keep-candidates`` - and return it with
+    what its ``analysis.json`` entry records (how it was drawn; ``candidates`` and ``choice``
+    when scored)."""
+    from midi2img.render.weighting import split_prompt
+
+    if not maker.options.judged:
+        drawn = maker.draw(request)
+        info = drawn.to_dict()
+        written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
+            drawn.image, info, request.prompt, request.negative_prompt, source)))
+        return drawn.image, info
+    choice = maker.choose(request, [k for k in split_prompt(request.prompt) if k in known])
+    for cand in choice.candidates:
+        if cand is not choice.kept and maker.options.keep_candidates:
+            cand.file = f"{CANDIDATES_DIR}/{stem}-c{cand.index:02d}.png"
+            info = cand.drawn.to_dict()
+            written.append(atomic_write_bytes(folder / cand.file, _png(
+                cand.drawn.image, info, cand.prompt, request.negative_prompt,
+                f"{source} candidate {cand.index}")))
+    kept = choice.kept
+    info = {**kept.drawn.to_dict(), **choice.record()}
+    written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
+        kept.drawn.image, kept.drawn.to_dict(), kept.prompt, request.negative_prompt, source)))
+    return kept.drawn.image, info
+
+
 def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: str,
                  maker: ImageMaker | None) -> list[Path]:
     """Draw ``<stem>.png`` (and each section's image and ``storyboard.png``) into ``folder``,
     recording ``image``, ``segmentation`` and ``sections`` in ``data``.
 
     Section ``i`` is drawn with seed ``seed + i``; a pause (a section where no note sounds) with
-    the track's prompt, its picture drawn from the track's analysis with nothing sounding.
+    the track's prompt, its picture drawn from the track's analysis with nothing sounding. With
+    ``--candidates``, each image is the best of its candidates (:func:`_picture`).
 
     Raises:
         ModelError: the image backend failed and may not fall back.
@@ -353,11 +387,10 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                               else (None, None))
     if drawing:
         assert maker is not None and base_seed is not None
-        drawn = maker.draw(ImageRequest(data, analysis.prompt.positive,
-                                        analysis.prompt.negative, base_seed))
-        image, info = drawn.image, drawn.to_dict()
-        written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
-            image, info, analysis.prompt.positive, analysis.prompt.negative, analysis.source)))
+        image, info = _picture(maker, ImageRequest(data, analysis.prompt.positive,
+                                                   analysis.prompt.negative, base_seed),
+                               folder, stem, analysis.source,
+                               {k.keyword for k in analysis.keywords}, written)
         data["image"] = {"file": f"{stem}.png", "seed_source": seed_source, **info}
     else:
         data["image"] = None
@@ -378,13 +411,13 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                                     anchor=data, silent=True) if own is None else
                        ImageRequest(own.to_dict(), row["prompt"], row["negative_prompt"], seed,
                                     anchor=data))
-            drawn = maker.draw(request)
-            image, info = drawn.image, drawn.to_dict()
-            written.append(atomic_write_bytes(folder / name, _png(
-                image, info, row["prompt"], row["negative_prompt"],
-                f"{analysis.source} {sec.label()}")))
+            image, info = _picture(maker, request, folder, name.removesuffix(".png"),
+                                   f"{analysis.source} {sec.label()}",
+                                   {k["keyword"] for k in row["keywords"]}, written)
             row["file"] = name
             row["renderer"] = info["renderer"]
+            if "choice" in info:
+                row["candidates"], row["choice"] = info["candidates"], info["choice"]
             pics.append(image)
         rows.append(row)
     data["sections"] = rows
@@ -436,12 +469,21 @@ def expected_files(data: dict[str, Any], stem: str, post_steps: Sequence[str] = 
     image = data.get("image")
     if isinstance(image, dict) and isinstance(image.get("file"), str):
         names.append(image["file"])
+        names += _candidate_files(image)
     for sec in data.get("sections") or []:
         if isinstance(sec, dict) and isinstance(sec.get("file"), str):
             names.append(sec["file"])
+            names += _candidate_files(sec)
     if isinstance(data.get("storyboard"), str):
         names.append(data["storyboard"])
     return names
+
+
+def _candidate_files(entry: dict[str, Any]) -> list[str]:
+    """The candidates' files an image entry names (``--keep-candidates``)."""
+    cands = entry.get("candidates")
+    return [c["file"] for c in cands if isinstance(c, dict) and isinstance(c.get("file"), str)
+            ] if isinstance(cands, list) else []
 
 
 def read_output(out: Path) -> dict[str, Any] | None:

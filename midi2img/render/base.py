@@ -40,6 +40,10 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "lcm": ("LCMScheduler", {}),
 }
 DEVICES = ("auto", "cuda", "mps", "cpu")
+#: ``--clip-model`` values beside a model: the default model when cached, or no text score.
+CLIP_AUTO, CLIP_NONE = "auto", "none"
+#: Limits of ``--candidates`` and ``--rounds``.
+MAX_CANDIDATES, MAX_ROUNDS = 64, 10
 
 
 def seed_from_hash(content_hash: str) -> int:
@@ -74,6 +78,13 @@ class RenderOptions:
         attention_slicing: Compute attention in slices (less memory, a little slower).
         cpu_offload: Keep sub-models on the CPU until used (needs a GPU; saves GPU memory).
         safety_checker: Keep the safety checker the pipeline ships (if it ships one).
+        candidates: Pictures drawn per image (different seeds); each is scored against the music
+            and the best kept (:mod:`midi2img.render.candidates`).
+        rounds: Rounds of drawing the candidates, the keywords a picture does not show weighted
+            up in the next (stops early when the best score stops rising).
+        keep_candidates: Also write the candidates not kept (``candidates/``).
+        clip_model: The CLIP model of the text-image score: ``auto`` (the default model when
+            it is in the Hugging Face cache), ``none``, a Hub id or a local folder.
     """
 
     model: str = flag(
@@ -118,6 +129,25 @@ class RenderOptions:
         parse=lambda off: not off,
         help="Switch off the safety checker a model ships (on by default).")
 
+    candidates: int = flag(
+        "--candidates", default=1,
+        help="Pictures drawn per track or section (seeds seed, seed+1000, ...): each is scored "
+        "against the music (CLIP text-image agreement, image affect against the music's) and "
+        "the best is kept as <stem>.png. 1 draws one and scores nothing.")
+    rounds: int = flag(
+        "--rounds", default=1,
+        help="Rounds of candidates: the keywords CLIP does not see in the best picture get more "
+        "weight in the next round's prompt; stops early when the best score stops rising.")
+    keep_candidates: bool = flag(
+        "--keep-candidates", default=False,
+        help="Also write the candidates not kept, into candidates/ (their scores are in "
+        "analysis.json and the report either way).")
+    clip_model: str = flag(
+        "--clip-model", default=CLIP_AUTO,
+        help="CLIP model scoring text-image agreement of the candidates: auto (the default "
+        "model when it is in the Hugging Face cache, else none), none (the image affect score "
+        "alone chooses), a Hub id or a local folder (it must load).")
+
     def validate(self) -> None:
         """Check every value before anything is loaded.
 
@@ -144,6 +174,17 @@ class RenderOptions:
             raise InputError(f"--seed {self.seed}: must be a non-negative integer")
         if not self.model.strip():
             raise InputError("--model is empty")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise InputError(f"--candidates {self.candidates}: must lie in 1..{MAX_CANDIDATES}")
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            raise InputError(f"--rounds {self.rounds}: must lie in 1..{MAX_ROUNDS}")
+        if not self.clip_model.strip():
+            raise InputError("--clip-model is empty (auto, none, a Hub id or a folder)")
+
+    @property
+    def judged(self) -> bool:
+        """Whether pictures are drawn as scored candidates (``--candidates``/``--rounds``)."""
+        return self.candidates > 1 or self.rounds > 1
 
     @property
     def family(self) -> str:

@@ -5,13 +5,14 @@ and fails when it cannot draw. ``--image auto`` uses Stable Diffusion when its m
 available locally and otherwise the offline abstract renderer, saying why once - but only for
 the default model: a model the user named (``--model`` or ``$MIDI2IMG_MODEL``) must load, or the
 run stops with exit 3. ``--image none`` draws nothing. An :class:`ImageMaker` is created once per
-run, so a pipeline is loaded once and reused for every image of every track.
+run, so a pipeline is loaded once and reused for every image of every track; so are the scores
+of ``--candidates`` (:mod:`midi2img.render.candidates`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from midi2img.errors import InputError, Midi2ImgError, ModelError
@@ -24,6 +25,7 @@ from midi2img.render.base import (
     create_backend,
     seed_from_hash,
 )
+from midi2img.render.candidates import Choice, Judge, choose
 
 #: Policies beside the backend names.
 POLICIES = ("auto", "none")
@@ -54,6 +56,7 @@ class ImageMaker:
         self.fallback_reason: str | None = None
         self.primary: ImageBackend | None = None
         self._fallback: ImageBackend | None = None
+        self.judge: Judge | None = None
         if mode == "auto":
             from midi2img.render.diffusion import DiffusionBackend
 
@@ -76,8 +79,13 @@ class ImageMaker:
         """Load the backend now, before any track is processed.
 
         Raises:
-            ModelError: the backend cannot be loaded and may not fall back.
+            ModelError: the backend cannot be loaded and may not fall back, or the scores of
+                ``--candidates`` cannot be loaded.
         """
+        if self.options.judged and self.primary is not None and self.judge is None:
+            self.judge = Judge.load(self.options)
+            for line in self.judge.notes:
+                self.warn(f"note: {line}")
         if self.primary is None or self.primary.ready or self.fallback_reason:
             return
         try:
@@ -125,3 +133,23 @@ class ImageMaker:
         else:
             reason = self.fallback_reason
         return dataclasses.replace(self._abstract().draw(request), fallback_reason=reason)
+
+    def choose(self, request: ImageRequest, keywords: Sequence[str]) -> Choice:
+        """Draw ``--candidates`` pictures for a request over ``--rounds`` and keep the best
+        (:func:`midi2img.render.candidates.choose`).
+
+        Args:
+            request: The image's request (its seed is the first candidate's).
+            keywords: The prompt's keywords, scored one by one.
+
+        Raises:
+            ModelError: the backend failed and may not fall back.
+        """
+        from midi2img.render.diffusion import SD_RENDERER
+
+        self.prepare()
+        if self.judge is None:
+            self.judge = Judge.load(self.options)
+        return choose(self.draw, request, self.judge, keywords=keywords,
+                      candidates=self.options.candidates, rounds=self.options.rounds,
+                      prompt_driven=lambda drawn: drawn.renderer == SD_RENDERER)

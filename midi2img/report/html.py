@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from midi2img.contract import (
     AffectRecord,
     AnalysisRecord,
+    ChoiceRecord,
     ChordRecord,
     ImageRecord,
     SectionRecord,
@@ -51,6 +52,11 @@ REPORT_SECTIONS = ("overview", "image", "music", "affect", "pianoroll", "genre",
 #: The section that shows the lines of the stages the cards do not draw (after ``tags``; only on
 #: a page that has such lines).
 FEATURES_SECTION = "features"
+#: The section that shows the track image's candidates with their scores (after ``prompt``;
+#: only on a page whose image was chosen among candidates, ``convert --candidates``).
+CANDIDATES_SECTION = "candidates"
+#: Longest side, in pixels, of a candidate's thumbnail as embedded.
+CANDIDATE_IMAGE_PX = 256
 #: The stages whose results the page's own cards draw (by stage name); every other registered
 #: stage's :meth:`~midi2img.stages.Stage.describe` lines go to the "More features" card.
 CARD_STAGES = frozenset({"transcription", "beats", "tempo", "tags", "genre", "sound", "key",
@@ -754,6 +760,8 @@ def _sections_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
             meta.append(("tags, mood", "the track's (too short for its own)"))
         if name:
             meta += _image_meta(s.seed, info.model, s.renderer or info.renderer)
+        if s.choice is not None:
+            meta.append(("candidate", _kept_line(s.choice)))
         chips = "".join(f"<li>{_e(k.keyword)}</li>" for k in s.keywords[:6])
         tag_chips = _top_tag_chips(s.tags)
         prog = s.progression
@@ -771,6 +779,54 @@ def _sections_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
            + (f" · storyboard: {_e(a.storyboard)}" if a.storyboard else ""))
     return _card("sections", "Storyboard", f'<div class="secs">{"".join(cards)}</div>',
                  cls="span-6", sub=sub)
+
+
+def _kept_line(choice: ChoiceRecord) -> str:
+    """"#3 of 4 · total 0.81" (escaped)."""
+    kept = choice.kept_candidate
+    total = "" if kept.total is None else f" · total {kept.total:.2f}"
+    return _e(f"#{kept.index} of {len(choice.candidates)}{total}")
+
+
+def _candidates_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
+    """The track image's candidates as a strip: each thumbnail (where its file was kept) with
+    its round, seed, total, scores and the keywords CLIP sees and does not see; then why the
+    kept one was kept. Nothing when the image was drawn once."""
+    info = a.image
+    if info is None or info.choice is None:
+        return ""
+    choice = info.choice
+    cells = []
+    for c in choice.candidates:
+        name = info.file if c.kept else c.file
+        tag = _img(images, name, f"candidate {c.index}") if name else None
+        pic = tag or f'<div class="noimg">{_na("not kept on disk (--keep-candidates)")}</div>'
+        rows = [("round", _e(c.round)), ("seed", _e(c.seed)),
+                ("total", "—" if c.total is None else f"{c.total:.2f}")]
+        if c.text is not None:
+            rows.append(("text", f"{c.text:.3f}"))
+        if c.valence is not None and c.arousal is not None:
+            rows.append(("affect", f"V {c.valence:+.2f} A {c.arousal:+.2f}"))
+        seen = "".join(f"<li>{_e(k)}</li>" for k in c.seen)
+        missing = "".join(f'<li class="miss">{_e(k)}</li>' for k in c.not_seen)
+        weights = c.entry.get("weights") or {}
+        up = ", ".join(f"{k} x{v:.2f}" for k, v in weights.items())
+        emph = f'<p class="emph">weighted up: {_e(up)}</p>' if weights else ""
+        cells.append(
+            f'<article class="cand{" kept" if c.kept else ""}" data-candidate="{c.index}"'
+            f' data-kept="{str(c.kept).lower()}">{pic}<div class="cand-body">'
+            f'<h3>#{c.index}{" · kept" if c.kept else ""}</h3>{_kv(rows, "meta")}{emph}'
+            + (f'<ul class="chips seen" aria-label="seen">{seen}</ul>' if seen else "")
+            + (f'<ul class="chips not-seen" aria-label="not seen">{missing}</ul>'
+               if missing else "")
+            + "</div></article>")
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in choice.weights.items())
+    notes = "".join(f'<p class="note">{_e(n)}</p>' for n in choice.notes)
+    sub = (f"{len(choice.candidates)} drawn over {choice.rounds} "
+           f"round{'s' if choice.rounds != 1 else ''}; weights: {_e(weights)}")
+    body = (f'<div class="cands">{"".join(cells)}</div>'
+            f'<p class="why" data-why>kept #{choice.kept}: {_e(choice.why)}</p>{notes}')
+    return _card(CANDIDATES_SECTION, "Candidates", body, cls="span-6", sub=sub)
 
 
 def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
@@ -886,6 +942,15 @@ min-width:0}
 .card.is-na{align-self:start}
 .na{color:var(--na);font-style:italic;margin:.3rem 0;font-size:.9rem}
 figure{margin:0}
+.cands{display:flex;gap:10px;overflow-x:auto;padding-bottom:6px}
+.cand{flex:0 0 176px;border:1px solid var(--line);border-radius:10px;padding:6px;min-width:0}
+.cand.kept{outline:2px solid var(--accent)}
+.cand img,.cand .noimg{display:block;width:100%;aspect-ratio:1/1;object-fit:cover;
+border-radius:8px;background:var(--line)}
+.cand .noimg{display:flex;align-items:center;justify-content:center;text-align:center}
+.cand h3{font-size:.9rem;margin:.4rem 0 0}
+.chips.not-seen li{text-decoration:line-through;opacity:.7}
+.emph{font-size:.75rem;color:var(--muted);margin:.3rem 0}
 .main-img{display:block;width:100%;max-width:768px;height:auto;border-radius:10px;
 margin:0 auto;background:var(--line)}
 .meta{display:grid;grid-template-columns:auto minmax(0,1fr);gap:0 10px;margin:.6rem 0 0;
@@ -1061,6 +1126,7 @@ def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes 
         _features_section(a),
         _keywords_section(a),
         _prompt_section(a),
+        _candidates_section(a, imgs),
         _sections_section(a, imgs),
         _details_section(a),
         "</main>",
@@ -1082,6 +1148,9 @@ def _image_files(analysis: AnalysisRecord) -> list[tuple[str, int]]:
     files: list[tuple[str, int]] = []
     if analysis.image is not None and analysis.image.file is not None:
         files.append((analysis.image.file, MAIN_IMAGE_PX))
+    if analysis.image is not None and analysis.image.choice is not None:
+        files += [(c.file, CANDIDATE_IMAGE_PX) for c in analysis.image.choice.candidates
+                  if c.file is not None]
     files += [(s.file, SECTION_IMAGE_PX) for s in analysis.sections if s.file is not None]
     board = analysis.storyboard
     if board is not None and not any(s.file is not None for s in analysis.sections):
