@@ -10,7 +10,7 @@ export MIDI2IMG_DATA ?= $(DATA)
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn export-madmom screenshot bench-story bench-texture bench-harmony tune-genre-real clean
+.PHONY: install system-deps test lint bench demo train-genre train-mood tune tune-tags tune-sections export-musicnn export-madmom screenshot bench-story bench-texture bench-harmony bench-image-affect tune-genre-real clean
 
 install: $(STAMP)
 
@@ -69,6 +69,14 @@ HARMONY_ENVS = $(if $(VENV_EXTRAS),--python extras=$(VENV_EXTRAS)/bin/python) \
 bench-harmony: install
 	$(PY) bench/harmony/run.py $(HARMONY_ENVS)
 	$(PY) bench/harmony/evaluate.py --write $(HARMONY_ENVS)
+
+# The image affect estimator of --candidates: fit on OASIS' training part, score the held-out part
+# once (-> models/image_affect, bench/image_affect.md). The set is read from
+# $MIDI2IMG_IMAGE_AFFECT_DATA (default /work/image_affect); bench/image_affect/README.md says
+# where to get it.
+bench-image-affect: install
+	$(PY) bench/image_affect/build_set.py
+	$(PY) bench/image_affect/fit.py
 
 # Re-measure the per-genre floors of genre imagery on the emotion4q recordings
 # (-> keywords/genre_floors.toml; the analyses are cached in ~/.cache/midi2img/tune).
