@@ -232,7 +232,7 @@ class ClipScorer:
     def score_many(self, images: Sequence[Any], prompt: str, keywords: Sequence[str]
                    ) -> list[ClipScores]:
         """Scores of pictures drawn for one prompt: all pictures in one image-encoder pass, the
-        texts not yet cached in one text-encoder pass.
+        texts not yet cached in one text-encoder pass per token count.
 
         Args:
             images: PIL images (or arrays the CLIP image processor accepts).
@@ -269,18 +269,25 @@ class ClipScorer:
         return out
 
     def _text_embeddings(self, texts: list[str]) -> Any:
-        """The normalised embeddings of texts (rows in order), encoding only the uncached."""
+        """The normalised embeddings of texts (rows in order), encoding only the uncached.
+
+        The uncached texts go through the encoder in one pass per token count, unpadded: padded
+        to the prompt's length (about 40 tokens) the short keywords (3 to 8) cost CLIP's text
+        encoder 3 times as much (0.77 s instead of 0.27 s for 22 texts on one CPU thread).
+        """
         import torch
 
         todo = [t for t in dict.fromkeys(texts) if t not in self._texts]
-        if todo:
-            tokens = self._processor.tokenizer(todo, padding=True, truncation=True,
-                                               max_length=CLIP_MAX_TOKENS, return_tensors="pt")
-            feats = _normalised(self._model.get_text_features(
-                input_ids=tokens["input_ids"].to(self.device),
-                attention_mask=tokens["attention_mask"].to(self.device)))
-            self._texts.update(zip(todo, feats, strict=True))
-            self.texts_encoded += len(todo)
+        ids = self._processor.tokenizer(todo, truncation=True, max_length=CLIP_MAX_TOKENS
+                                        )["input_ids"] if todo else []
+        same_length: dict[int, list[int]] = {}
+        for i, row in enumerate(ids):
+            same_length.setdefault(len(row), []).append(i)
+        for rows in same_length.values():
+            batch = torch.tensor([ids[i] for i in rows], device=self.device)
+            feats = _normalised(self._model.get_text_features(input_ids=batch))
+            self._texts.update(zip((todo[i] for i in rows), feats, strict=True))
+        self.texts_encoded += len(todo)
         return torch.stack([self._texts[t] for t in texts])
 
 
