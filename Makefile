@@ -51,6 +51,7 @@ demo: install
 
 bench: install
 	$(PY) bench/bench.py --out bench/RESULTS.md
+	$(PY) bench/bench_clip.py --out bench/clip.md
 
 # every real prompt checked for mood words from opposite quadrants (about 20 min)
 bench-story: install

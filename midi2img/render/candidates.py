@@ -46,8 +46,8 @@ TEXT_WEIGHT = 1.0
 #: How much a keyword's weight rises in each round it is not seen, and its ceiling.
 EMPHASIS_STEP = 0.25
 MAX_EMPHASIS = 1.75
-#: Decimals kept in the record.
-DECIMALS = 4
+#: Decimals kept in the record (enough to recompute the totals from the scores).
+DECIMALS = 6
 AXES = ("valence", "arousal")
 
 
@@ -78,7 +78,7 @@ class Judge:
             ModelError: a CLIP model the user named cannot be loaded, or the shipped image
                 affect estimator is missing or broken.
         """
-        from midi2img.render import clip_score
+        from midi2img.render.clip_score import DEFAULT_CLIP_MODEL, ClipScorer, clip_available
         from midi2img.render.image_affect import load_image_affect
 
         notes: list[str] = []
@@ -87,14 +87,14 @@ class Judge:
         if name == CLIP_NONE:
             notes.append("no text-image score (--clip-model none): the image affect score "
                          "alone chooses")
-        elif name == CLIP_AUTO and not clip_score.clip_available(clip_score.DEFAULT_CLIP_MODEL):
-            notes.append(f"no text-image score: the CLIP model {clip_score.DEFAULT_CLIP_MODEL} "
+        elif name == CLIP_AUTO and not clip_available(DEFAULT_CLIP_MODEL):
+            notes.append(f"no text-image score: the CLIP model {DEFAULT_CLIP_MODEL} "
                          f"is not in the Hugging Face cache (download it once, or pass "
                          f"--clip-model ID|FOLDER); the image affect score alone chooses")
         else:
-            model = clip_score.DEFAULT_CLIP_MODEL if name == CLIP_AUTO else name
+            model = DEFAULT_CLIP_MODEL if name == CLIP_AUTO else name
             device = "cuda" if options.device == "cuda" else "cpu"
-            clip = clip_score.ClipScorer(model, device=device)
+            clip = ClipScorer(model, device=device)
             clip.load()
         affect = load_image_affect()
         for axis in AXES:
