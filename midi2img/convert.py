@@ -339,11 +339,11 @@ CANDIDATES_DIR = "candidates"
 
 
 def _picture(maker: ImageMaker, request: Any, folder: Path, stem: str, source: str,
-             known: set[str], written: list[Path]) -> tuple[Any, dict[str, Any]]:
+             known: dict[str, float], written: list[Path]) -> tuple[Any, dict[str, Any]]:
     """Draw one image into ``folder/<stem>.png`` - the best of ``--candidates`` when they are
     scored, the others into ``candidates/`` with ``--keep-candidates`` - and return it with
     what its ``analysis.json`` entry records (how it was drawn; ``candidates`` and ``choice``
-    when scored)."""
+    when scored). ``known``: the keywords (with their weights) that the prompt may hold."""
     from midi2img.render.weighting import split_prompt
 
     if not maker.options.judged:
@@ -352,7 +352,9 @@ def _picture(maker: ImageMaker, request: Any, folder: Path, stem: str, source: s
         written.append(atomic_write_bytes(folder / f"{stem}.png", _png(
             drawn.image, info, request.prompt, request.negative_prompt, source)))
         return drawn.image, info
-    choice = maker.choose(request, [k for k in split_prompt(request.prompt) if k in known])
+    parts = split_prompt(request.prompt)
+    choice = maker.choose(request, sorted((k for k in parts if k in known),
+                                          key=lambda k: (-known[k], parts.index(k))))
     for cand in choice.candidates:
         if cand is not choice.kept and maker.options.keep_candidates:
             cand.file = f"{CANDIDATES_DIR}/{stem}-c{cand.index:02d}.png"
@@ -390,7 +392,7 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
         image, info = _picture(maker, ImageRequest(data, analysis.prompt.positive,
                                                    analysis.prompt.negative, base_seed),
                                folder, stem, analysis.source,
-                               {k.keyword for k in analysis.keywords}, written)
+                               {k.keyword: k.weight for k in analysis.keywords}, written)
         data["image"] = {"file": f"{stem}.png", "seed_source": seed_source, **info}
     else:
         data["image"] = None
@@ -413,7 +415,8 @@ def write_images(analysis: Analysis, data: dict[str, Any], folder: Path, stem: s
                                     anchor=data))
             image, info = _picture(maker, request, folder, name.removesuffix(".png"),
                                    f"{analysis.source} {sec.label()}",
-                                   {k["keyword"] for k in row["keywords"]}, written)
+                                   {k["keyword"]: k["weight"] for k in row["keywords"]},
+                                   written)
             row["file"] = name
             row["renderer"] = info["renderer"]
             if "choice" in info:

@@ -18,7 +18,8 @@ choose. With no CLIP model only the affect score chooses; with no score that has
 first candidate is kept; the record says which.
 
 ``--rounds R`` draws the candidates again with the keywords the best picture does not show
-weighted up by :data:`EMPHASIS_STEP` (at most :data:`MAX_EMPHASIS`;
+(the :data:`MAX_EMPHASISED` heaviest of them) weighted up by :data:`EMPHASIS_STEP` (at most
+:data:`MAX_EMPHASIS`;
 :mod:`midi2img.render.weighting`), the same seeds, up to R rounds, and stops when a round's
 best is not the best of all so far. Rounds need the text score (it says which keywords are
 missing) and a backend that draws the prompt.
@@ -46,6 +47,9 @@ TEXT_WEIGHT = 1.0
 #: How much a keyword's weight rises in each round it is not seen, and its ceiling.
 EMPHASIS_STEP = 0.25
 MAX_EMPHASIS = 1.75
+#: At most this many missing keywords (the heaviest) are weighted up in a round: weighting up
+#: most of a prompt changes nothing, as the prompt keeps its norm.
+MAX_EMPHASISED = 3
 #: Decimals kept in the record (enough to recompute the totals from the scores).
 DECIMALS = 6
 AXES = ("valence", "arousal")
@@ -85,24 +89,26 @@ class Judge:
         clip = None
         name = options.clip_model
         if name == CLIP_NONE:
-            notes.append("no text-image score (--clip-model none): the image affect score "
-                         "alone chooses")
+            notes.append("no text-image score (--clip-model none): only the image affect score "
+                         "can choose")
         elif name == CLIP_AUTO and not clip_available(DEFAULT_CLIP_MODEL):
             notes.append(f"no text-image score: the CLIP model {DEFAULT_CLIP_MODEL} "
                          f"is not in the Hugging Face cache (download it once, or pass "
-                         f"--clip-model ID|FOLDER); the image affect score alone chooses")
+                         f"--clip-model ID|FOLDER); only the image affect score can choose")
         else:
             model = DEFAULT_CLIP_MODEL if name == CLIP_AUTO else name
             device = "cuda" if options.device == "cuda" else "cpu"
             clip = ClipScorer(model, device=device)
             clip.load()
         affect = load_image_affect()
-        for axis in AXES:
-            rho = affect.heldout_spearman[axis]
-            if rho < MIN_AXIS_RHO:
-                notes.append(f"image {axis} has no weight: its estimator's Spearman rho against "
-                             f"human ratings on held-out images of {affect.dataset} is "
-                             f"{rho:.2f}, under {MIN_AXIS_RHO}")
+        weak = [axis for axis in AXES if affect.heldout_spearman[axis] < MIN_AXIS_RHO]
+        for axis in weak:
+            notes.append(f"image {axis} has no weight: its estimator's Spearman rho against "
+                         f"human ratings on held-out images of {affect.dataset} is "
+                         f"{affect.heldout_spearman[axis]:.2f}, under {MIN_AXIS_RHO}")
+        if clip is None and len(weak) == len(AXES):
+            notes.append("so no score has weight: each image keeps its first candidate (the "
+                         "picture --candidates 1 draws); the scores are recorded")
         return cls(clip, affect, notes)
 
     def axis_weights(self, music: Mapping[str, Any] | None) -> dict[str, float]:
@@ -256,7 +262,8 @@ def choose(draw: Callable[[ImageRequest], Rendered], request: ImageRequest, judg
         draw: Draws one picture (:meth:`midi2img.render.maker.ImageMaker.draw`).
         request: The image's request (its seed is the first candidate's).
         judge: The scores.
-        keywords: The prompt's keywords to score (and to weight up in later rounds).
+        keywords: The prompt's keywords to score (and to weight up in later rounds), heaviest
+            first.
         candidates: Pictures per round.
         rounds: Most rounds.
         prompt_driven: Whether a drawn picture came from a backend that draws the prompt (only
@@ -302,7 +309,7 @@ def choose(draw: Callable[[ImageRequest], Rendered], request: ImageRequest, judg
             notes.append(f"{best.drawn.renderer} does not draw the prompt, so re-weighting "
                          f"cannot change it: stopped after round {rnd}")
             break
-        missing = [k for k in best.text.not_seen if k in keywords]
+        missing = [k for k in keywords if k in best.text.not_seen][:MAX_EMPHASISED]
         if not missing:
             notes.append(f"every keyword is seen after round {rnd}: stopped")
             break

@@ -822,8 +822,10 @@ def _candidates_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
             + "</div></article>")
     weights = ", ".join(f"{k} {v:.2f}" for k, v in choice.weights.items())
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in choice.notes)
+    music = (f"; the music: V {a.affect.valence:+.2f} A {a.affect.arousal:+.2f}"
+             if a.affect is not None else "")
     sub = (f"{len(choice.candidates)} drawn over {choice.rounds} "
-           f"round{'s' if choice.rounds != 1 else ''}; weights: {_e(weights)}")
+           f"round{'s' if choice.rounds != 1 else ''}; weights: {_e(weights)}{music}")
     body = (f'<div class="cands">{"".join(cells)}</div>'
             f'<p class="why" data-why>kept #{choice.kept}: {_e(choice.why)}</p>{notes}')
     return _card(CANDIDATES_SECTION, "Candidates", body, cls="span-6", sub=sub)
@@ -944,7 +946,7 @@ min-width:0}
 figure{margin:0}
 .cands{display:flex;gap:10px;overflow-x:auto;padding-bottom:6px}
 .cand{flex:0 0 176px;border:1px solid var(--line);border-radius:10px;padding:6px;min-width:0}
-.cand.kept{outline:2px solid var(--accent)}
+.cand.kept{border:2px solid var(--accent)}
 .cand img,.cand .noimg{display:block;width:100%;aspect-ratio:1/1;object-fit:cover;
 border-radius:8px;background:var(--line)}
 .cand .noimg{display:flex;align-items:center;justify-content:center;text-align:center}
