@@ -503,7 +503,8 @@ def output_state(out: Path, *, input_sha256: str | None, options: ConvertOptions
 
     Returns:
         ``missing`` (no such folder); ``foreign`` (a folder that is not a midi2img output: no
-        readable ``analysis.json``, or it holds folders, which a track's folder never does);
+        readable ``analysis.json``, or it holds folders, which a track's folder never does -
+        but for ``candidates/``);
         ``complete`` (every file its ``analysis.json`` names, and every post step's file, is
         there, and both hashes in its ``provenance`` match); ``stale`` (a midi2img output made
         from another input or other options, an older one without provenance, or one with a
@@ -515,7 +516,7 @@ def output_state(out: Path, *, input_sha256: str | None, options: ConvertOptions
         entries = list(out.iterdir())
     except OSError:
         return "foreign"
-    if any(e.is_dir() for e in entries):
+    if _other_folders(entries):
         return "foreign"
     data = read_output(out)
     if data is None:
@@ -526,10 +527,15 @@ def output_state(out: Path, *, input_sha256: str | None, options: ConvertOptions
     if (prov.get("input_sha256") != input_sha256
             or prov.get("options_sha256") != options_sha256(options)):
         return "stale"
-    names = {e.name for e in entries}
-    if not all(f in names for f in expected_files(data, out.name, options.post_steps)):
+    if not all((out / f).is_file() for f in expected_files(data, out.name, options.post_steps)):
         return "stale"
     return "complete"
+
+
+def _other_folders(entries: Sequence[Path]) -> list[Path]:
+    """The folders among a folder's ``entries`` that a track's output folder never holds
+    (all but ``candidates/``)."""
+    return [e for e in entries if e.is_dir() and e.name != CANDIDATES_DIR]
 
 
 def _error_line(source: str, exc: BaseException) -> str:
@@ -590,7 +596,7 @@ def _check_existing(out: Path, options: ConvertOptions, input_sha: str | None
     if not out.exists():
         return "missing", None
     state = output_state(out, input_sha256=input_sha, options=options)
-    if state == "foreign" and out.is_dir() and any(e.is_dir() for e in out.iterdir()):
+    if state == "foreign" and out.is_dir() and _other_folders(list(out.iterdir())):
         raise OutputError(f"{out} holds folders (other tracks' outputs?); a track's output "
                           f"folder never does, so it is not replaced, even with --force")
     if state == "complete" and options.resume:

@@ -272,3 +272,22 @@ def test_prompt_emphasis_scales_the_keywords_embeddings(tiny_sd: Path) -> None:
     assert np.array_equal(np.asarray(plain.image), np.asarray(same.image))
     assert not np.array_equal(np.asarray(plain.image), np.asarray(more.image))
     assert more.to_dict()["weighting"] == EMBEDDING_SCALING and "weighting" not in plain.to_dict()
+
+
+def test_a_folder_with_candidates_is_resumed_and_replaced(track: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["convert", str(track), "-o", str(out), "--candidates", "2", "--clip-model", "none",
+            "--keep-candidates", *SMALL]
+    assert run_cli(*args).returncode == 0
+    assert (out / "cadence" / "candidates" / "cadence-c02.png").is_file()
+    r = run_cli(*args, "--resume", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["skipped"] == 1, r.stdout
+    (out / "cadence" / "candidates" / "cadence-c02.png").unlink()
+    r = run_cli(*args, "--resume", "--json")  # a candidate's file is missing: redone
+    assert r.returncode == 0 and json.loads(r.stdout)["done"] == 1, r.stdout
+    assert (out / "cadence" / "candidates" / "cadence-c02.png").is_file()
+    r = run_cli(*args, "--force")
+    assert r.returncode == 0, r.stderr
+    (out / "cadence" / "other").mkdir()
+    r = run_cli(*args, "--force")
+    assert r.returncode == 4 and "holds folders" in r.stderr
