@@ -826,7 +826,10 @@ def _candidates_section(a: AnalysisRecord, images: Mapping[str, str]) -> str:
              if a.affect is not None else "")
     sub = (f"{len(choice.candidates)} drawn over {choice.rounds} "
            f"round{'s' if choice.rounds != 1 else ''}; weights: {_e(weights)}{music}")
-    body = (f'<div class="cands">{"".join(cells)}</div>'
+    legend = ('<p class="note">keywords: plain, CLIP sees them in the picture; struck '
+              "through, it does not</p>" if any(c.text is not None for c in choice.candidates)
+              else "")
+    body = (f'{legend}<div class="cands">{"".join(cells)}</div>'
             f'<p class="why" data-why>kept #{choice.kept}: {_e(choice.why)}</p>{notes}')
     return _card(CANDIDATES_SECTION, "Candidates", body, cls="span-6", sub=sub)
 
