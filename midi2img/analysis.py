@@ -36,10 +36,12 @@ from midi2img.features import SymbolicFeatures, music_duration
 from midi2img.features.record import order_contract
 from midi2img.notes import Notes, read_midi
 from midi2img.prompt import Prompt, build_prompt
+from midi2img.prompt import Style as PromptStyle
 from midi2img.rules import Keyword, apply_rules, genre_decision, genre_silenced_by_floor
 from midi2img.stages import Processor, Span, Stage, StageContext, StageSkipped, stages
 from midi2img.stages.note_stats import NO_NOTES_REASON
 from midi2img.transcribe import TranscriptionOptions
+from midi2img.user_rules import UserRules
 
 if TYPE_CHECKING:
     from midi2img.features.rhythm import BeatTrack
@@ -75,6 +77,7 @@ class AnalysisOptions:
         genre_model: A genre model folder to use instead of the shipped one.
         affect_model: An affect model folder to use instead of the shipped one (of the kind
             the input needs: audio for a recording, symbolic for MIDI).
+        user: The user's own rules, style file, added and excluded words and prompt template.
     """
 
     transcription: TranscriptionOptions = field(default_factory=TranscriptionOptions)
@@ -84,11 +87,18 @@ class AnalysisOptions:
     use_tags: bool = True
     genre_model: Path | None = None
     affect_model: Path | None = None
+    user: UserRules = field(default_factory=UserRules)
 
     def __post_init__(self) -> None:
-        from midi2img.prompt import get_style
+        self.prompt_style()  # InputError naming the styles there are
 
-        get_style(self.style)  # InputError naming the styles there are
+    def prompt_style(self) -> PromptStyle:
+        """The prompt's style: the user's style file's, or the shipped one named ``style``.
+
+        Raises:
+            InputError: no such style.
+        """
+        return self.user.style(self.style)
 
 
 @dataclass(frozen=True)
@@ -362,14 +372,18 @@ class _Run:
         return order_contract(dict(self.reasons))
 
     def keywords_prompt(self) -> tuple[list[Keyword], Prompt]:
-        """The keyword rules over the stages' features (and the genre, affect and tags), then
-        the prompt."""
+        """The keyword rules over the stages' features (and the genre, affect and tags), with
+        the user's changes (:class:`~midi2img.user_rules.UserRules`), then the prompt."""
         flat = _feature_values(self.ctx.duration_s, [st for st, _ in self.plan], self.results)
         tags = self.results.get("tags")
-        keywords = apply_rules(flat, genre=self.results.get("genre"),
-                               affect=self.results.get("affect"),
-                               tags=tags.pooled() if tags is not None else None)
-        return keywords, build_prompt(keywords, style=self.ctx.options.style)
+        opts = self.ctx.options
+        user = opts.user
+        keywords = user.adjust(apply_rules(flat, genre=self.results.get("genre"),
+                                           affect=self.results.get("affect"),
+                                           tags=tags.pooled() if tags is not None else None,
+                                           rules=user.rule_book, tag_rules=user.tag_book))
+        return keywords, build_prompt(keywords, style=opts.prompt_style(),
+                                      template=user.prompt_template)
 
 
 def _feature_values(duration_s: float, stage_list: Sequence[Stage], results: Mapping[str, Any]

@@ -199,14 +199,20 @@ def _plain(value: Any) -> Any:
 
 
 def options_fingerprint(options: ConvertOptions) -> dict[str, Any]:
-    """Everything that shapes a track's output folder: the analysis, segmentation, image and
-    post-step options, and the versions of midi2img and of every model (``force`` and
+    """Everything that shapes a track's output folder: the analysis (with the user's rule and
+    style files by sha256, :meth:`~midi2img.user_rules.UserRules.fingerprint`), segmentation,
+    image and post-step options, and the versions of midi2img and of every model (``force`` and
     ``resume`` say how to run, not what to make, and stay out; so do the image settings when
     no image is drawn)."""
     from midi2img.analysis import versions
 
     render = _plain(options.render) if options.image != "none" else None
-    return {"analysis": _plain(options.analysis), "segments": options.segments,
+    a = options.analysis
+    analysis = {f.name: _plain(getattr(a, f.name)) for f in dataclasses.fields(a)
+                if f.name != "user"}
+    if (user := a.user.fingerprint()) is not None:  # the files' content, not only their names
+        analysis["user"] = user
+    return {"analysis": analysis, "segments": options.segments,
             "image": options.image, "render": render, "post_steps": list(options.post_steps),
             "versions": versions()}
 
@@ -664,6 +670,8 @@ def finish_track(prepared: PreparedTrack | TrackResult, context: ConvertContext,
             timings["images"] = time.perf_counter() - t0
             data[PROVENANCE_KEY] = {"input_sha256": p.input_sha256,
                                     "options_sha256": options_sha256(opts)}
+            if (user := opts.analysis.user.describe()) is not None:
+                data[PROVENANCE_KEY]["user_rules"] = user
             write_outputs(p.analysis, staging, p.out.name, data)
             extras: list[str] = []
             for name in (n for n in opts.post_steps if n in POST_STEPS):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+import re
+import string
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -110,33 +112,83 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer().encode(text).ids)
 
 
-def _assemble(style: Style, chosen: Sequence[Keyword]) -> str:
+#: The placeholders of a prompt template (:func:`check_template`).
+TEMPLATE_FIELDS = ("keywords", "style")
+
+
+def check_template(template: str) -> str:
+    """Check a prompt template (``--prompt-template``): text with ``{keywords}`` (the keywords,
+    comma-separated in the style's kind order) and optionally ``{style}`` (the style's own
+    words: its lead and its tail, comma-separated); ``{{`` and ``}}`` are literal braces.
+
+    Returns:
+        The template.
+
+    Raises:
+        InputError: an unknown placeholder, a format spec, unbalanced braces, or no
+            ``{keywords}``.
+    """
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as exc:
+        raise InputError(f"--prompt-template {template!r}: {exc} (write {{{{ and }}}} for "
+                         f"literal braces)") from None
+    for name, spec, conv in fields:
+        if name not in TEMPLATE_FIELDS or spec or conv:
+            raise InputError(f"--prompt-template {template!r}: unknown placeholder "
+                             f"{{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                             f"(placeholders: {{keywords}}, {{style}})")
+    if "keywords" not in [name for name, _, _ in fields]:
+        raise InputError(f"--prompt-template {template!r}: it needs {{keywords}}, where the "
+                         f"keywords go")
+    return template
+
+
+def style_words(style: Style) -> str:
+    """What ``{style}`` stands for in a prompt template: the style's lead and tail."""
+    return ", ".join(p for p in (style.lead, style.tail) if p)
+
+
+def _assemble(style: Style, chosen: Sequence[Keyword], template: str | None = None) -> str:
     rank = {k: i for i, k in enumerate(style.order)}
     ordered = sorted(enumerate(chosen), key=lambda ik: (rank.get(ik[1].kind, len(rank)), ik[0]))
-    parts = [style.lead] + [kw.keyword for _, kw in ordered]
+    words = [kw.keyword for _, kw in ordered]
+    if template is not None:
+        text = template.format(keywords=", ".join(words), style=style_words(style))
+        # an empty placeholder leaves no doubled or dangling comma
+        return re.sub(r"\s*,(\s*,)+", ",", text).strip().strip(",").strip()
+    parts = [style.lead, *words]
     if style.tail:
         parts.append(style.tail)
     return ", ".join(parts)
 
 
-def build_prompt(keywords: Sequence[Keyword], *, style: str | None = None,
-                 max_tokens: int = CLIP_MAX_TOKENS) -> Prompt:
+def build_prompt(keywords: Sequence[Keyword], *, style: str | Style | None = None,
+                 max_tokens: int = CLIP_MAX_TOKENS, template: str | None = None) -> Prompt:
     """Build the prompt pair from keywords (already sorted heaviest first).
 
     Keywords are taken heaviest first; one that would push the prompt past ``max_tokens``
     is dropped and the next lighter one is tried. Keywords are then placed in the style's
     kind order, heavier first within a kind.
+
+    Args:
+        keywords: The keywords.
+        style: A style, or the name of a shipped one (None: the default).
+        max_tokens: The token budget (CLIP's window).
+        template: A prompt template (:func:`check_template`) in place of the style's layout
+            (lead, keywords, tail); the budget holds the same way.
     """
-    st = get_style(style)
+    st = style if isinstance(style, Style) else get_style(style)
     ranked = sorted(keywords, key=lambda k: (-k.weight, k.keyword))
     chosen: list[Keyword] = []
     dropped: list[str] = []
     for kw in ranked:
-        if count_tokens(_assemble(st, [*chosen, kw])) <= max_tokens:
+        if count_tokens(_assemble(st, [*chosen, kw], template)) <= max_tokens:
             chosen.append(kw)
         else:
             dropped.append(kw.keyword)
-    text = _assemble(st, chosen)
+    text = _assemble(st, chosen, template)
     n = count_tokens(text)
     if n > max_tokens:  # the style's own words are over budget: cut the tail word by word
         words = text.split(" ")

@@ -28,7 +28,7 @@ from midi2img.keyword import KINDS as KINDS  # re-exported: the kinds of keyword
 from midi2img.keyword import Keyword
 from midi2img.mood.model import AffectEstimate
 from midi2img.mood_story import SIGNS, Cue, MoodBook, default_moods, mood_story, tag_cues
-from midi2img.tag_rules import tag_keywords
+from midi2img.tag_rules import TagRuleBook, tag_keywords
 
 #: The cue rules and genre keywords in ``midi2img.keywords``, and their measured genre floors.
 RULES_FILE = "rules.toml"
@@ -56,6 +56,15 @@ class Rule:
     valence: int | None = None
     arousal: int | None = None
     unless_heard: str | None = None
+    #: The user's rule file that gave this rule (its name), or None for a shipped rule.
+    origin: str | None = None
+
+    def label(self) -> str:
+        """How evidence names the rule: ``rule tempo-fast``, or ``user rule r3 in
+        my-rules.toml`` for one of a user's rule file (``--rules``)."""
+        if self.origin is None:
+            return f"rule {self.id}"
+        return f"user rule {self.id} in {self.origin}"
 
     def directions(self) -> dict[str, int]:
         """The affect axes this cue points along: ``{"valence": +1, ...}``."""
@@ -175,19 +184,27 @@ def parse_rules(data: Mapping[str, Any], *, features: frozenset[str] | None = No
             estimate only); a bad direction, ``unless_heard``, kind or weight; a missing or
             duplicate id; a missing genre.
     """
-    names = known_features() if features is None else features
-    tables.validate(data, tables.RULES, source=source, vocab={
-        tables.FEATURE: names, tables.NUMERIC_FEATURE: numeric_features(names),
-        tables.UNLESS_HEARD: tuple(UNLESS_HEARD)})
-    rules = tuple(
-        Rule(str(raw["id"]), str(raw["feature"]), str(raw["source"]), _specs(raw["keywords"]),
-             raw.get("equals"), raw.get("min"), raw.get("max"), raw.get("scale_by"),
-             raw.get("valence"), raw.get("arousal"), raw.get("unless_heard"))
-        for raw in data.get("rule", []))
+    tables.validate(data, tables.RULES, source=source, vocab=rule_vocab(features))
+    rules = tuple(rule_from(raw) for raw in data.get("rule", []))
     genre = data["genre"]
     gkw = {g: _specs(v) for g, v in genre["keywords"].items()}
     return RuleBook(rules, gkw, float(genre.get("confident", 0.5)),
                     float(genre.get("blend", 0.6)), str(genre.get("source", "genre network")))
+
+
+def rule_from(raw: Mapping[str, Any], *, origin: str | None = None) -> Rule:
+    """A rule from one validated ``[[rule]]`` entry (schema :data:`midi2img.tables.RULES`);
+    ``origin`` names the user's rule file it comes from (None: shipped)."""
+    return Rule(str(raw["id"]), str(raw["feature"]), str(raw["source"]), _specs(raw["keywords"]),
+                raw.get("equals"), raw.get("min"), raw.get("max"), raw.get("scale_by"),
+                raw.get("valence"), raw.get("arousal"), raw.get("unless_heard"), origin)
+
+
+def rule_vocab(features: frozenset[str] | None = None) -> dict[str, Any]:
+    """The vocabularies a cue rule is validated with (:data:`midi2img.tables.RULES`)."""
+    names = known_features() if features is None else features
+    return {tables.FEATURE: names, tables.NUMERIC_FEATURE: numeric_features(names),
+            tables.UNLESS_HEARD: tuple(UNLESS_HEARD)}
 
 
 def parse_genre_floors(data: Mapping[str, Any], *,
@@ -235,7 +252,8 @@ def story_signs(affect: AffectEstimate | None, cues: list[Any]) -> dict[str, int
 
 def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = None,
                 affect: AffectEstimate | None = None, rules: RuleBook | None = None,
-                tags: Mapping[str, Mapping[str, float]] | None = None) -> list[Keyword]:
+                tags: Mapping[str, Mapping[str, float]] | None = None,
+                tag_rules: TagRuleBook | None = None) -> list[Keyword]:
     """Turn features (and, when present, genre, affect and audio tags) into keywords that tell
     one mood story.
 
@@ -247,6 +265,7 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         tags: Pooled tag probabilities per tagger (``{"msd": {tag: p}, "mtt": {tag: p}}``, as
             in the contract), or None without audio taggers; they give the instrument and voice
             keywords of :mod:`midi2img.tag_rules` and mood cues.
+        tag_rules: The tag rules; the shipped ones by default.
 
     Returns:
         Keywords sorted by weight (heaviest first, ties by text). The mood words are the affect
@@ -258,7 +277,7 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
         when the taggers' keywords contradict it (its ``unless_heard``, :data:`UNLESS_HEARD`).
     """
     book = rules or default_rules()
-    heard = tag_keywords(tags) if tags is not None else []
+    heard = tag_keywords(tags, book=tag_rules) if tags is not None else []
     subjects = {k.rule for k in heard if k.kind == "subject"} if tags is not None else None
     fired = []
     cues = []
@@ -268,7 +287,7 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
                                                             features.get("note_count")):
             continue
         fired.append((rule, value))
-        cues += [Cue(f"{rule.feature} = {_fmt(value)} (rule {rule.id})", axis, sign)
+        cues += [Cue(f"{rule.feature} = {_fmt(value)} ({rule.label()})", axis, sign)
                  for axis, sign in rule.directions().items()]
     cues += tag_cues(tags, default_moods())
     signs = story_signs(affect, cues)
@@ -278,7 +297,7 @@ def apply_rules(features: Mapping[str, Any], *, genre: GenrePrediction | None = 
             continue  # its imagery would tell another story; it stays as evidence (against)
         scale = 1.0
         cond = "" if rule.equals is not None else f"{rule.condition()}; "
-        why = f"{rule.feature} = {_fmt(value)} ({cond}rule {rule.id}: {rule.source})"
+        why = f"{rule.feature} = {_fmt(value)} ({cond}{rule.label()}: {rule.source})"
         if rule.scale_by:
             by = features.get(rule.scale_by, 1.0)
             if not isinstance(by, int | float):  # null (no pitched notes): nothing to weigh by

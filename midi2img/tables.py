@@ -32,7 +32,7 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, NoReturn
@@ -540,6 +540,24 @@ TAGS = Table({
 })
 
 _TAG_NAMES = Field("str", check=_tag_name)
+
+def _user_rules(data: Mapping[str, Any], vocab: Vocab) -> str | None:
+    if not any(data.get(k) for k in ("rule", "tag_rule", "disable")):
+        return "holds no rule, tag_rule or disable: nothing to change"
+    return None
+
+
+#: A user's rule file (``--rules FILE.toml``, :mod:`midi2img.user_rules`): cue rules
+#: (``[[rule]]``, each as a ``[[rule]]`` of ``keywords/rules.toml``), tag rules (``[[tag_rule]]``,
+#: each as a ``[[rule]]`` of ``keywords/tags.toml``) and the shipped rules it switches off
+#: (``disable``: cue rule ids and ``tag-<id>``). Vocabularies: those of :data:`RULES` and
+#: :data:`TAGS`.
+USER_RULES = Table({
+    "rule": RULES.fields["rule"],
+    "tag_rule": replace(TAGS.fields["rule"], required=False, nonempty=False),
+    "disable": Field("list", unique=True, items=Field("str", nonempty=True)),
+}, check=_user_rules)
+
 
 #: ``keywords/tag_thresholds.toml`` (written by ``make tune-tags``): each tag rule's measured
 #: thresholds, the measurement's basis and figures. Vocabulary: :data:`TAG`.

@@ -79,6 +79,8 @@ class TagRule:
         group: Rules of one group compete: only the strongest fires.
         source: What the tags mean and why the rule says what it says.
         basis: Where the thresholds come from, with their held-out precision and recall.
+        origin: The user's rule file that gave this rule (its name), or None for a shipped
+            rule.
     """
 
     id: str
@@ -90,6 +92,14 @@ class TagRule:
     source: str
     basis: str
     group: str | None = None
+    origin: str | None = None
+
+    def label(self) -> str:
+        """How evidence names the rule: ``rule tag-piano``, or ``user rule tag-piano in
+        my-rules.toml`` for one of a user's rule file (``--rules``)."""
+        if self.origin is None:
+            return f"rule tag-{self.id}"
+        return f"user rule tag-{self.id} in {self.origin}"
 
     def __post_init__(self) -> None:
         if not self.when:
@@ -157,6 +167,14 @@ def known_tags() -> dict[str, tuple[str, ...]]:
     return {name: tuple(models[f"{name}_musicnn"]["tags"]) for name in TAGGER_NAMES}
 
 
+def tag_vocab(tag_names: Mapping[str, Sequence[str]] | None = None
+              ) -> dict[str, Sequence[str]]:
+    """The vocabulary a tag rule is validated with: every ``"tagger:tag"`` of the taggers
+    (``tag_names``, default :func:`known_tags`)."""
+    names = known_tags() if tag_names is None else tag_names
+    return {tables.TAG: [f"{t}:{tag}" for t, tags in names.items() for tag in tags]}
+
+
 def _conditions(names: Sequence[str], threshold: Mapping[str, float]
                 ) -> tuple[TagCondition, ...]:
     out = []
@@ -189,8 +207,7 @@ def parse_tag_rules(rules: Mapping[str, Any], thresholds: Mapping[str, Any], *,
             measured threshold; thresholds for a rule that does not exist; an unknown kind; a
             missing or duplicate id.
     """
-    names = known_tags() if tag_names is None else tag_names
-    vocab = {tables.TAG: [f"{t}:{tag}" for t, tags in names.items() for tag in tags]}
+    vocab = tag_vocab(tag_names)
     if kinds is not None:
         vocab[tables.KIND] = list(kinds)
     tables.validate(rules, tables.TAGS, source=source, vocab=vocab)
@@ -270,6 +287,6 @@ def tag_keywords(tags: Mapping[str, Mapping[str, float]], *, book: TagRuleBook |
         why = f"{rule.evidence(tags)} (thresholds: {rule.basis})"
         if note:
             why += f"; {note}"
-        why += f"; rule tag-{rule.id}: {rule.source}"
+        why += f"; {rule.label()}: {rule.source}"
         out.append(Keyword(rule.keyword, rule.weight * factor, why, rule.kind, f"tag-{rule.id}"))
     return out

@@ -246,7 +246,7 @@ def test_help_choices_short_help_completion_bare(tmp_path: Path) -> None:
     shell completion), and the keyword table fits the terminal's width."""
     help_text = run_cli("convert", "-h").stdout
     assert "--image <auto|sd|abstract|none>" in help_text
-    assert "--style <abstract|album-cover|painting|photo>" in help_text
+    assert "--style <abstract|album-cover|painting|photo|FILE.toml>" in help_text
     assert "--device <auto|cuda|mps|cpu>" in help_text
     bare = run_cli()
     assert bare.returncode == 0 and "Commands:" in bare.stdout and "convert" in bare.stdout

@@ -27,7 +27,6 @@ from midi2img.cli.options import (
     JsonOpt,
     QuietOpt,
     StyleOpt,
-    choice_value,
     with_options,
 )
 from midi2img.cli.progress import StageBar
@@ -36,6 +35,7 @@ from midi2img.flags import flag
 from midi2img.render.base import RenderOptions
 from midi2img.render.maker import image_modes
 from midi2img.runners import RunnerChoice
+from midi2img.user_rules import UserRules
 
 if TYPE_CHECKING:
     from midi2img.analysis import AnalysisOptions
@@ -192,9 +192,9 @@ def _summarise(summary: BatchSummary, *, json_out: bool) -> None:
 
 
 @with_options(batch=BatchRequest, outputs=Outputs, runner=RUNNER, render=RenderOptions,
-              transcription=TRANSCRIPTION)
+              transcription=TRANSCRIPTION, user=UserRules)
 def convert(batch: BatchRequest, outputs: Outputs, runner: RunnerChoice,
-            render: RenderOptions, transcription: TranscriptionOptions,
+            render: RenderOptions, transcription: TranscriptionOptions, user: UserRules,
             force: ForceOpt = False, style: StyleOpt = None, json_out: JsonOpt = False,
             quiet: QuietOpt = False) -> None:
     """Analyse tracks and write <stem>.mid, analysis.json, prompt.txt and <stem>.png for each;
@@ -203,7 +203,8 @@ def convert(batch: BatchRequest, outputs: Outputs, runner: RunnerChoice,
     from midi2img.batch import run_batch
     from midi2img.convert import ConvertContext
 
-    analysis = AnalysisOptions(transcription, style=choice_value(style))
+    user, name = user.with_style(style)  # a bad style file stops the run before any output
+    analysis = AnalysisOptions(transcription, style=name, user=user)
     options = outputs.options(analysis, render, force=force)
     chosen = runner.create()
     plan = batch.plan(_warn)

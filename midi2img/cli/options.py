@@ -216,8 +216,6 @@ def _style_names() -> tuple[str, ...]:
     return tuple(sorted(tomllib.loads(text).get("style", {})))
 
 
-#: ``--style`` choices (from ``keywords/styles.toml``).
-Style = _choices("Style", _style_names())
 
 TrackArg = Annotated[Path, typer.Argument(
     help="Audio (wav, flac, ogg, opus, mp3, m4a, ...: anything ffmpeg reads) or MIDI file.")]
@@ -225,8 +223,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
-StyleOpt = Annotated[Style | None, typer.Option(  # type: ignore[valid-type]
-    "--style", help="Prompt style (keywords/styles.toml); default painting.")]
+StyleOpt = Annotated[str | None, typer.Option(
+    "--style", metavar="<" + "|".join(_style_names()) + "|FILE.toml>", help=f"Prompt style: {', '.join(_style_names())} (keywords/styles.toml; default "
+    "painting), or a FILE.toml of your own styles (the schema of keywords/styles.toml), which "
+    "selects the file's default or its only style.")]
 DataOpt = Annotated[Path | None, typer.Option(
     "--data", help="Shared data folder (default: $MIDI2IMG_DATA; in a checkout "
     "../shared/data).")]

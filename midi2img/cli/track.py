@@ -9,16 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from midi2img.cli.options import (
+    TRANSCRIPTION,
     ForceOpt,
     JsonOpt,
     QuietOpt,
     StyleOpt,
     TrackArg,
-    choice_value,
+    with_options,
     with_transcription_options,
 )
 from midi2img.cli.progress import StageBar
 from midi2img.errors import InputError, OutputError
+from midi2img.user_rules import UserRules
 
 
 def analyse(track: Path, *, quiet: bool, **options: Any) -> Any:
@@ -30,7 +32,7 @@ def analyse(track: Path, *, quiet: bool, **options: Any) -> Any:
         return analyse_track(track, opts, progress=bar)
 
 
-@with_transcription_options
+@with_options(transcription=TRANSCRIPTION, user=UserRules)
 def keywords(
     track: TrackArg,
     as_json: JsonOpt = False,
@@ -38,9 +40,13 @@ def keywords(
     quiet: QuietOpt = False,
     *,
     transcription: Any,
+    user: UserRules,
 ) -> None:
-    """Analyse a track and show features -> keywords -> reasons, then the prompt."""
-    result = analyse(track, quiet=quiet, transcription=transcription, style=choice_value(style))
+    """Analyse a track and show features -> keywords -> reasons, then the prompt (try your own
+    rules here: --rules, --style FILE.toml, --add-keyword, --exclude-keyword,
+    --prompt-template)."""
+    user, name = user.with_style(style)
+    result = analyse(track, quiet=quiet, transcription=transcription, style=name, user=user)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
