@@ -7,10 +7,10 @@ tokenizer (shipped in ``midi2img.models/clip_tokenizer``); the heaviest keywords
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 import re
 import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any

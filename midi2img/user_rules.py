@@ -223,7 +223,7 @@ def is_style_file(value: str | None) -> bool:
 
 def _words(option: str) -> Any:
     def parse(values: Sequence[str] | None) -> tuple[str, ...]:
-        out = []
+        out: list[str] = []
         for v in values or ():
             word = " ".join(v.split())
             if not word:

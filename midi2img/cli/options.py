@@ -16,7 +16,6 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -201,11 +200,6 @@ def with_options(**groups: OptionGroup | type) -> Callable[[F], F]:
 with_transcription_options = with_options(transcription=TRANSCRIPTION)
 
 
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """A str Enum of ``values``, so that ``--help`` lists the choices."""
-    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
-
-
 def _style_names() -> tuple[str, ...]:
     """The styles of ``keywords/styles.toml`` (read directly: importing the templater would
     load numpy and the tokenizer just for ``--help``)."""
@@ -224,7 +218,8 @@ QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
 StyleOpt = Annotated[str | None, typer.Option(
-    "--style", metavar="<" + "|".join(_style_names()) + "|FILE.toml>", help=f"Prompt style: {', '.join(_style_names())} (keywords/styles.toml; default "
+    "--style", metavar="<" + "|".join(_style_names()) + "|FILE.toml>",
+    help=f"Prompt style: {', '.join(_style_names())} (keywords/styles.toml; default "
     "painting), or a FILE.toml of your own styles (the schema of keywords/styles.toml), which "
     "selects the file's default or its only style.")]
 DataOpt = Annotated[Path | None, typer.Option(
@@ -238,10 +233,3 @@ TrainOutOpt = Annotated[Path, typer.Option(
 SeedOpt = Annotated[int, typer.Option("--seed", help="Base random seed.")]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--cache", help="Feature cache folder (default: $MIDI2IMG_CACHE or ~/.cache/midi2img).")]
-
-
-def choice_value(value: Enum | str | None) -> str | None:
-    """The string behind an Enum choice (or the string itself)."""
-    if value is None:
-        return None
-    return value.value if isinstance(value, Enum) else str(value)
