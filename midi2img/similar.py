@@ -39,6 +39,9 @@ from midi2img.errors import InputError, Midi2ImgError
 
 #: Weight of each component (they sum to 1; see the module's description for why).
 WEIGHTS: Mapping[str, float] = {"tags": 0.35, "affect": 0.35, "tempo": 0.15, "key": 0.15}
+#: How each component is measured, in a few words (the report's note).
+COMPONENTS: Mapping[str, str] = {"tags": "cosine", "affect": "valence-arousal plane",
+                                 "tempo": "octave-folded", "key": "circle of fifths"}
 #: How many similar tracks a report lists.
 TOP_N = 5
 #: Share of the unfolded octave distance in the tempo component.

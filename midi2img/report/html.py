@@ -861,17 +861,19 @@ def similar_section(similar: Sequence[Neighbour] | None) -> str:
     elif not similar:
         body = _na("no other track in the batch")
     else:
+        from midi2img.similar import COMPONENTS, WEIGHTS
+
+        weights = ", ".join(f"{k} ({COMPONENTS[k]}) {w:.2f}" for k, w in WEIGHTS.items())
         rows = []
         for nb in similar:
             href = f"../{quote(nb.folder.name)}/{REPORT_NAME}"
             rows.append(f'<tr data-similar="{_e(nb.name)}"><td><a href="{_e(href)}">'
                         f'{_e(nb.name)}</a></td><td class="num">{nb.distance:.2f}</td>'
                         f'<td class="why">{_e(nb.explain())}</td></tr>')
-        body = ('<div class="scroll"><table><thead><tr><th>Track</th><th>Distance</th>'
-                f'<th>Made of</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-                '<p class="note">distance in [0, 1]: tags (cosine) 0.35, affect 0.35, tempo '
-                "(octave-folded) 0.15, key (circle of fifths) 0.15; a part one track lacks "
-                "(MIDI has no tags) is left out and the rest renormalised</p>")
+        body = ('<table class="sim"><thead><tr><th>Track</th><th>Distance</th>'
+                f'<th>Made of</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f'<p class="note">distance in [0, 1], weighted: {_e(weights)}; a part one '
+                "track lacks (MIDI has no tags) is left out and the rest renormalised</p>")
     return SIMILAR_START + _card("similar", "Similar tracks", body, cls="span-6",
                                  sub="the nearest tracks of this batch") + SIMILAR_END
 
@@ -1069,6 +1071,11 @@ align-items:center;font-size:.85rem;padding:2px 0}
 color:var(--muted);border-bottom:1px solid var(--line);padding:6px 8px}
 .kw td{padding:7px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 .kw td:first-child{white-space:nowrap}
+.sim th{text-align:left;font-size:.72rem;text-transform:uppercase;letter-spacing:.06em;
+color:var(--muted);border-bottom:2px solid var(--line);padding:6px 8px}
+.sim td{padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top;font-size:.88rem}
+.sim td:first-child{overflow-wrap:anywhere}.sim a{color:var(--accent);font-weight:600}
+.sim .num{font-variant-numeric:tabular-nums}.sim .why{color:var(--muted)}
 .kw .num{font-variant-numeric:tabular-nums;font-size:.85rem}
 .kw .meter{width:56px}
 .kind{display:inline-block;background:var(--chip);border-radius:999px;padding:0 8px;

@@ -214,8 +214,10 @@ if (data) {
     if (t.r) link.href = t.r;
     $("m-play").hidden = !t.au;
     $("m-noaudio").hidden = !!t.au;
+    $("m-noaudio").textContent = "source audio not on disk";
     card.dataset.i = String(i);
-    card.hidden = false;
+    $("m-hint").hidden = true;
+    $("m-acts").hidden = false;
   }
   const pick = (e) => { const a = e.target.closest && e.target.closest("a[data-i]");
                         if (a) show(+a.dataset.i); };
@@ -248,6 +250,7 @@ _STYLE = """
 --muted:#a2a1ad;--line:#2e2d36;--accent:#b69cff;--chip:#2a2640;--bad:#ff8a80;--badbg:#3a1d1d;
 --warn:#e2b04a;--warnbg:#3a3020}}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,
 "Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -323,6 +326,7 @@ font-size:.78rem}
 #m-legend i{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}
 #m-card{border:1px solid var(--line);border-radius:10px;padding:10px;display:grid;gap:8px 12px;
 grid-template-columns:96px minmax(0,1fr)}
+#m-hint{grid-column:1/-1}
 #m-card img{width:96px;height:96px;object-fit:cover;border-radius:6px;grid-row:span 2}
 #m-card b{display:block;overflow-wrap:anywhere}
 #m-card p{margin:0;font-size:.8rem;color:var(--muted);overflow-wrap:anywhere}
@@ -547,11 +551,13 @@ def _map_section(rows: Sequence[Mapping[str, Any]], data: Mapping[str, Any],
         f'<label>Tag<select id="m-tag">{_options(tags, "all")}</select></label>'
         '<label class="check"><input type="checkbox" id="m-trails"> sections as trails'
         "</label></div>")
-    card = ('<div id="m-card" hidden><img id="m-img" alt="">'
-            '<b id="m-name"></b><p id="m-facts"></p><p id="m-tags" class="acts"></p>'
-            '<div class="acts"><a id="m-report">open report</a>'
+    card = ('<div id="m-card"><p id="m-hint">hover or focus a point: its picture, key, tempo '
+            "and tags, a link to its report, its recording and the tracks most like it</p>"
+            '<img id="m-img" alt="" hidden><b id="m-name"></b><p id="m-facts"></p>'
+            '<p id="m-tags" class="acts"></p><div class="acts" id="m-acts" hidden>'
+            '<a id="m-report">open report</a>'
             '<button type="button" id="m-play">▶ play source</button>'
-            '<span id="m-noaudio" class="summary">source audio not on disk</span>'
+            '<span id="m-noaudio" hidden>source audio not on disk</span>'
             '<button type="button" id="m-similar">sort the table by similarity</button></div>'
             '<audio id="m-audio" controls preload="none" hidden></audio></div>')
     svg = (f'<svg id="map-plot" viewBox="0 0 {_SIZE} {_SIZE}" role="img" '
