@@ -214,7 +214,7 @@ if (data) {
     if (t.r) link.href = t.r;
     $("m-play").hidden = !t.au;
     $("m-noaudio").hidden = !!t.au;
-    $("m-noaudio").textContent = "source audio not on disk";
+    $("m-noaudio").textContent = "no recording to play (MIDI input, or not on disk)";
     card.dataset.i = String(i);
     $("m-hint").hidden = true;
     $("m-acts").hidden = false;
@@ -251,6 +251,7 @@ _STYLE = """
 --warn:#e2b04a;--warnbg:#3a3020}}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
+.lazy{content-visibility:auto;contain-intrinsic-size:auto 900px}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,
 "Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -557,7 +558,7 @@ def _map_section(rows: Sequence[Mapping[str, Any]], data: Mapping[str, Any],
             '<p id="m-tags" class="acts"></p><div class="acts" id="m-acts" hidden>'
             '<a id="m-report">open report</a>'
             '<button type="button" id="m-play">▶ play source</button>'
-            '<span id="m-noaudio" hidden>source audio not on disk</span>'
+            '<span id="m-noaudio" hidden></span>'
             '<button type="button" id="m-similar">sort the table by similarity</button></div>'
             '<audio id="m-audio" controls preload="none" hidden></audio></div>')
     svg = (f'<svg id="map-plot" viewBox="0 0 {_SIZE} {_SIZE}" role="img" '
@@ -631,9 +632,9 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
             f'<p class="kicker">midi2img batch</p><h1>{_e(title)}</h1>'
             f'<p class="summary">{len(rows)} tracks: {_e(summary or "none")}</p></header>'
             f"{_map_section(rows, data, index)}"
-            f'<section id="gallery" data-section="gallery" class="card"><h2>Images</h2>{grid}'
+            f'<section id="gallery" data-section="gallery" class="card lazy"><h2>Images</h2>{grid}'
             "</section>"
-            f'<section id="tracks" data-section="tracks" class="card"><h2>Tracks</h2>{pick}'
+            f'<section id="tracks" data-section="tracks" class="card lazy"><h2>Tracks</h2>{pick}'
             f'<div class="scroll"><table data-sortable><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div></section>{fail_html}'
             "<footer>hover a point for its track, click it for its report · click a column "
