@@ -200,9 +200,16 @@ if (data) {
   function show(i) {
     if (i === current) return;
     current = i;
-    const t = T[i], card = $("m-card"), img = $("m-img");
+    const t = T[i], card = $("m-card");
     const thumb = document.querySelector(`.thumbs li[data-i="${i}"] img`);
-    img.hidden = !thumb;
+    let img = $("m-img");
+    if (!img && thumb) {  // made on first use: no empty image in the page before
+      img = document.createElement("img");
+      img.id = "m-img";
+      img.alt = "";
+      card.insertBefore(img, $("m-name"));
+    }
+    if (img) img.hidden = !thumb;
     if (thumb) img.src = thumb.src;
     $("m-name").textContent = t.n;
     $("m-facts").textContent = [t.k, t.tp != null ? `${Math.round(t.tp)} BPM` : null, t.g,
@@ -554,7 +561,7 @@ def _map_section(rows: Sequence[Mapping[str, Any]], data: Mapping[str, Any],
         "</label></div>")
     card = ('<div id="m-card"><p id="m-hint">hover or focus a point: its picture, key, tempo '
             "and tags, a link to its report, its recording and the tracks most like it</p>"
-            '<img id="m-img" alt="" hidden><b id="m-name"></b><p id="m-facts"></p>'
+            '<b id="m-name"></b><p id="m-facts"></p>'
             '<p id="m-tags" class="acts"></p><div class="acts" id="m-acts" hidden>'
             '<a id="m-report">open report</a>'
             '<button type="button" id="m-play">▶ play source</button>'
