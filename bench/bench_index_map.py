@@ -104,22 +104,22 @@ _CHANGE = """(async (id, value) => {
   const el = document.getElementById(id), t0 = performance.now();
   if (el.type === "checkbox") el.checked = value; else el.value = value;
   el.dispatchEvent(new Event("change"));
-  await %s;
+  await FRAME;
   return performance.now() - t0;
-})""" % _FRAME
+})""".replace("FRAME", _FRAME)
 _HOVER = """(async (i) => {
   const a = document.querySelector(`#map-plot a[data-i="${i}"]`), t0 = performance.now();
   a.dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
-  await %s;
+  await FRAME;
   if (document.getElementById("m-card").dataset.i !== String(i)) throw new Error("no card");
   return performance.now() - t0;
-})""" % _FRAME
+})""".replace("FRAME", _FRAME)
 _SORT = """(async () => {
   const t0 = performance.now();
   document.getElementById("m-similar").click();
-  await %s;
+  await FRAME;
   return performance.now() - t0;
-})""" % _FRAME
+})""".replace("FRAME", _FRAME)
 
 
 def measure(page: Any, html: Path) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from helpers import SMALL, cadence_midi, pulse_audio, run_cli, triad_midi
 
 from browser import Browser, Page, require_chromium
+from helpers import SMALL, cadence_midi, pulse_audio, run_cli, triad_midi
 from midi2img.report.html import merge_tags
 from midi2img.report.index import TOP_TAGS, render_index
 from midi2img.similar import compare, features, similar_to

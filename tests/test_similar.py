@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import SMALL, cadence_midi, run_cli, triad_midi
 
+from helpers import SMALL, cadence_midi, run_cli, triad_midi
 from midi2img.contract import AffectRecord, AnalysisRecord
 from midi2img.report.html import SIMILAR_END, SIMILAR_START, update_similar
 from midi2img.similar import (
