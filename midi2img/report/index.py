@@ -322,6 +322,7 @@ footer{color:var(--muted);font-size:.78rem;text-align:center;padding:12px 0}
 #map-plot polyline{display:none;fill:none;stroke:var(--muted);stroke-width:1.5;opacity:.55;
 stroke-linejoin:round}
 #map-plot.trails polyline{display:inline}
+#map-plot polyline{marker-start:url(#m-start)}#map-plot marker circle{fill:var(--muted);stroke:none}
 #map-plot .off{display:none!important}
 .controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px;
 margin:0 0 10px}
@@ -525,7 +526,10 @@ def _map_section(rows: Sequence[Mapping[str, Any]], data: Mapping[str, Any],
             continue
         t = tracks[i]
         a: AnalysisRecord = row["analysis"]
-        secs = sorted((s for s in a.sections if s.affect is not None), key=lambda s: s.start_s)
+        # a section too short for a mood of its own has the track's (audio_from "track"): no
+        # step of the trail
+        secs = sorted((s for s in a.sections if s.affect is not None
+                       and s.audio_from != "track"), key=lambda s: s.start_s)
         if t["v"] is not None and len(secs) >= 2:
             pts = " ".join(_xy(s.affect.valence, s.affect.arousal) for s in secs
                            if s.affect is not None)
@@ -569,7 +573,10 @@ def _map_section(rows: Sequence[Mapping[str, Any]], data: Mapping[str, Any],
             '<button type="button" id="m-similar">sort the table by similarity</button></div>'
             '<audio id="m-audio" controls preload="none" hidden></audio></div>')
     svg = (f'<svg id="map-plot" viewBox="0 0 {_SIZE} {_SIZE}" role="img" '
-           f'aria-label="valence-arousal plane of {len(tracks)} tracks">{"".join(parts)}'
+           f'aria-label="valence-arousal plane of {len(tracks)} tracks">'
+           '<defs><marker id="m-start" viewBox="0 0 6 6" refX="3" refY="3" markerWidth="6" '
+           'markerHeight="6"><circle cx="3" cy="3" r="2.2"/></marker></defs>'
+           f'{"".join(parts)}'
            f'<g class="trails">{"".join(trails)}</g><g class="dots">{"".join(dots)}</g></svg>')
     return ('<section id="map" data-section="map" class="card"><h2>Map</h2>'
             '<div class="map"><div>' + svg + missing + "</div><div>" + controls
