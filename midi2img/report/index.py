@@ -44,6 +44,9 @@ COLUMNS = (("track", "Track", "text"), ("duration", "Duration", "num"), ("key", 
 #: Tempo ranges of the map's filter and colours: (label, lowest BPM).
 TEMPO_RANGES = (("< 80 BPM", 0.0), ("80-110 BPM", 80.0), ("110-140 BPM", 110.0),
                 ("≥ 140 BPM", 140.0))
+#: The trails' starts are marked while at most this many tracks are shown (a marker each is
+#: slow to draw by the thousand: bench/index_map.md).
+MARKED_TRAILS = 300
 #: How many of a track's strongest tags it is found by (the map's tag filter and colours).
 TOP_TAGS = 5
 
@@ -135,7 +138,8 @@ if (data) {
     if (cats.length > 12) items.push(`<li><small>+${cats.length - 12} more</small></li>`);
     $("m-legend").innerHTML = items.join("");
     $("m-count").textContent = `${shown} of ${T.length} tracks shown`;
-    plot.classList.toggle("trails", $("m-trails").checked);
+    // where a trail starts: marked while few are shown (markers are slow to draw by the 1000)
+    plot.classList.toggle("marked", shown <= data.marked_trails);
   }
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   function distance(a, b) {
@@ -243,8 +247,11 @@ if (data) {
     $("tracks").scrollIntoView({block: "start"});
   });
   $("similar-to").addEventListener("change", (e) => similarTo(Number(e.target.value)));
-  for (const id of ["m-colour", "m-trails", ...filters.map((f) => "m-" + f)])
+  for (const id of ["m-colour", ...filters.map((f) => "m-" + f)])
     $(id).addEventListener("change", apply);
+  $("m-trails").addEventListener("change", () => {
+    plot.classList.toggle("trails", $("m-trails").checked);
+  });
   apply();
   document.documentElement.dataset.mapReady = performance.now().toFixed(1);
 }
@@ -319,10 +326,11 @@ footer{color:var(--muted);font-size:.78rem;text-align:center;padding:12px 0}
 #map-plot circle{fill:var(--accent);stroke:var(--card);stroke-width:1;opacity:.85}
 #map-plot a:hover circle,#map-plot a:focus circle{stroke:var(--ink);stroke-width:2.5;opacity:1}
 #map-plot a:focus{outline:none}
-#map-plot polyline{display:none;fill:none;stroke:var(--muted);stroke-width:1.5;opacity:.55;
+#map-plot polyline{fill:none;stroke:var(--muted);stroke-width:1.5;opacity:.55;
 stroke-linejoin:round}
-#map-plot.trails polyline{display:inline}
-#map-plot polyline{marker-start:url(#m-start)}#map-plot marker circle{fill:var(--muted);stroke:none}
+#map-plot g.trails{display:none}#map-plot.trails g.trails{display:inline}
+#map-plot.marked polyline{marker-start:url(#m-start)}
+#map-plot marker circle{fill:var(--muted);stroke:none}
 #map-plot .off{display:none!important}
 .controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px;
 margin:0 0 10px}
@@ -490,7 +498,8 @@ def map_data(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[in
             "x": [round(f.tags.get(t, 0.0), 4) for t in vocab] if f.tags else None,
             "au": r.get("audio")})
     return ({"weights": dict(WEIGHTS), "tempo_octave_share": TEMPO_OCTAVE_SHARE,
-             "mode_step": MODE_STEP, "tempo_ranges": [list(t) for t in TEMPO_RANGES],
+             "mode_step": MODE_STEP, "marked_trails": MARKED_TRAILS,
+             "tempo_ranges": [list(t) for t in TEMPO_RANGES],
              "vocab": vocab, "tracks": tracks}, index)
 
 
