@@ -208,8 +208,9 @@ def main() -> None:
         "colours them). Drawing all 1,960 trails (sections as trails, nothing filtered) is the "
         "slowest thing on the page: it shows up in the change after it; the trails' start "
         "markers are drawn only while at most 300 tracks are shown, since with all 1,960 they "
-        "cost about 0.35 s more. `tests/test_index_map.py` measures the same once per run and checks it "
-        "against generous budgets (first render 10 s, a change 1 s, a hover 0.5 s, a sort 3 s).",
+        "cost about 0.35 s more. `tests/test_index_map.py` measures the same once per run and "
+        "checks it against generous budgets (first render 10 s, a change 1 s, a hover 0.5 s, "
+        "a sort 3 s).",
         "",
     ]
     text = "\n".join(lines)
