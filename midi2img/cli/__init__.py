@@ -3,6 +3,7 @@
 * :mod:`.track` - ``keywords``, ``transcribe``, ``demo``;
 * :mod:`.convert` - ``convert``;
 * :mod:`.visual` - ``report`` and ``video``;
+* :mod:`.similar` - ``similar``;
 * :mod:`.genre`, :mod:`.mood` - the ``genre`` and ``mood`` groups (``train``, ``eval``,
   ``predict``);
 * :mod:`.tune` - the ``tune`` group (``tags``, ``genre-floors``, ``sections``): measurements that
@@ -22,7 +23,7 @@ from typing import Annotated
 import typer
 
 from midi2img import __version__
-from midi2img.cli import convert, genre, mood, track, tune, visual
+from midi2img.cli import convert, genre, mood, similar, track, tune, visual
 from midi2img.cli.errors import Midi2ImgGroup, format_error
 from midi2img.errors import Midi2ImgError
 
@@ -39,6 +40,7 @@ app = typer.Typer(
 track.register(app)
 convert.register(app)
 visual.register(app)
+similar.register(app)
 app.add_typer(genre.app, name="genre")
 app.add_typer(mood.app, name="mood")
 app.add_typer(tune.app, name="tune")

@@ -49,16 +49,19 @@ def report(
     """Write report.html into each track folder (and index.html into a batch folder): one
     self-contained page per track, opened from disk in any browser."""
     from midi2img.report import INDEX_NAME, REPORT_NAME, write_index, write_report
+    from midi2img.similar import neighbours_of_batch
 
     for path in paths:
         folders, records = _track_folders(path)
+        # a batch's reports list its most similar tracks
+        similar = neighbours_of_batch(folders) if records is not None else {}
         with StageBar(f"reports in {path}", quiet=quiet, total=len(folders)) as bar:
             for i, folder in enumerate(folders):
                 target = folder / REPORT_NAME
                 if target.exists() and not force:
                     raise OutputError(f"{target} exists; pass --force to replace it")
                 bar(folder.name, 0.0, done=i)
-                typer.echo(str(write_report(folder)))
+                typer.echo(str(write_report(folder, similar=similar.get(folder))))
         if records is not None:
             index = path / INDEX_NAME
             if index.exists() and not force:

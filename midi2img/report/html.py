@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from midi2img.contract import (
     AffectRecord,
@@ -43,12 +44,13 @@ from midi2img.report.tag_groups import tag_groups
 
 if TYPE_CHECKING:
     from midi2img.notes import Notes
+    from midi2img.similar import Neighbour
 
 #: File name of the report inside a track's output folder.
 REPORT_NAME = "report.html"
 #: The page's sections, in order: each is a ``<section id=... data-section=...>`` on the page.
 REPORT_SECTIONS = ("overview", "image", "music", "affect", "pianoroll", "genre", "tags",
-                   "keywords", "prompt", "sections", "details")
+                   "keywords", "prompt", "sections", "similar", "details")
 #: The section that shows the lines of the stages the cards do not draw (after ``tags``; only on
 #: a page that has such lines).
 FEATURES_SECTION = "features"
@@ -846,6 +848,36 @@ def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, "—" if value is None else str(value)))
 
 
+#: Marks around the similar-tracks card, so that a batch step can replace it in a written page.
+SIMILAR_START, SIMILAR_END = "<!--similar-->", "<!--/similar-->"
+
+
+def similar_section(similar: Sequence[Neighbour] | None) -> str:
+    """The "Similar tracks" card, between :data:`SIMILAR_START` and :data:`SIMILAR_END`: the
+    batch's nearest tracks (:mod:`midi2img.similar`), each linking to its report
+    (``../<folder>/report.html``) with its distance explained term by term."""
+    if similar is None:
+        body = _na("a single track: a batch's reports list its most similar tracks")
+    elif not similar:
+        body = _na("no other track in the batch")
+    else:
+        from midi2img.similar import COMPONENTS, WEIGHTS
+
+        weights = ", ".join(f"{k} ({COMPONENTS[k]}) {w:.2f}" for k, w in WEIGHTS.items())
+        rows = []
+        for nb in similar:
+            href = f"../{quote(nb.folder.name)}/{REPORT_NAME}"
+            rows.append(f'<tr data-similar="{_e(nb.name)}"><td><a href="{_e(href)}">'
+                        f'{_e(nb.name)}</a></td><td class="num">{nb.distance:.2f}</td>'
+                        f'<td class="why">{_e(nb.explain())}</td></tr>')
+        body = ('<table class="sim"><thead><tr><th>Track</th><th>Distance</th>'
+                f'<th>Made of</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f'<p class="note">distance in [0, 1], weighted: {_e(weights)}; a part one '
+                "track lacks (MIDI has no tags) is left out and the rest renormalised</p>")
+    return SIMILAR_START + _card("similar", "Similar tracks", body, cls="span-6",
+                                 sub="the nearest tracks of this batch") + SIMILAR_END
+
+
 def _details_section(a: AnalysisRecord) -> str:
     blocks = []
     for key, title in (("notes", "Notes"), ("harmony", "Harmony"), ("timings_s", "Timings (s)"),
@@ -1039,6 +1071,11 @@ align-items:center;font-size:.85rem;padding:2px 0}
 color:var(--muted);border-bottom:1px solid var(--line);padding:6px 8px}
 .kw td{padding:7px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 .kw td:first-child{white-space:nowrap}
+.sim th{text-align:left;font-size:.72rem;text-transform:uppercase;letter-spacing:.06em;
+color:var(--muted);border-bottom:2px solid var(--line);padding:6px 8px}
+.sim td{padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top;font-size:.88rem}
+.sim td:first-child{overflow-wrap:anywhere}.sim a{color:var(--accent);font-weight:600}
+.sim .num{font-variant-numeric:tabular-nums}.sim .why{color:var(--muted)}
 .kw .num{font-variant-numeric:tabular-nums;font-size:.85rem}
 .kw .meter{width:56px}
 .kind{display:inline-block;background:var(--chip);border-radius:999px;padding:0 8px;
@@ -1091,7 +1128,8 @@ footer{display:none}}
 def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes | None = None,
                   images: Mapping[str, str] | None = None, title: str | None = None,
                   notes_reason: str | None = None, max_notes: int = MAX_ROLL_NOTES,
-                  grid: BeatLines | None = None) -> str:
+                  grid: BeatLines | None = None,
+                  similar: Sequence[Neighbour] | None = None) -> str:
     """Render one track's analysis as a self-contained HTML page.
 
     Pure: no file is read. Whatever is missing or null in ``analysis`` is shown as
@@ -1107,6 +1145,8 @@ def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes 
         notes_reason: Why ``notes`` is None, shown in the piano roll.
         max_notes: Most notes the roll draws (the loudest are kept).
         grid: The beats and bars drawn under the notes (:func:`beat_lines` of the ``.mid``).
+        similar: The batch's tracks most similar to this one (:mod:`midi2img.similar`); None
+            for a track on its own.
 
     Returns:
         The HTML document.
@@ -1133,6 +1173,7 @@ def render_report(analysis: AnalysisRecord | Mapping[str, Any], *, notes: Notes 
         _prompt_section(a),
         _candidates_section(a, imgs),
         _sections_section(a, imgs),
+        similar_section(similar),
         _details_section(a),
         "</main>",
         f"<footer>midi2img {_e(version or '')} · self-contained report, opens offline"
@@ -1175,7 +1216,8 @@ def report_step(folder: Path, *, stem: str, source: Path, analysis: dict[str, An
 
 
 def write_report(track_folder: str | Path, *, out: str | Path | None = None,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, similar: Sequence[Neighbour] | None = None
+                 ) -> Path:
     """Write the HTML report of a track's output folder.
 
     Reads ``analysis.json``, the transcription ``<folder name>.mid`` (or the folder's only
@@ -1186,6 +1228,8 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
         track_folder: A folder written by ``midi2img convert`` (``OUT/<stem>/``).
         out: Where to write; default ``track_folder/report.html``.
         title: The page title; default the folder's name.
+        similar: The batch's most similar tracks, listed on the page (see
+            :func:`update_similar`).
 
     Returns:
         The path written.
@@ -1226,5 +1270,28 @@ def write_report(track_folder: str | Path, *, out: str | Path | None = None,
         except Midi2ImgError:
             continue  # shown as "not available" on the page
     page = render_report(analysis, notes=notes, images=images, notes_reason=notes_reason,
-                         title=title or folder.name, grid=grid)
+                         title=title or folder.name, grid=grid, similar=similar)
     return atomic_write_text(Path(out) if out is not None else folder / REPORT_NAME, page)
+
+
+def update_similar(track_folder: str | Path, similar: Sequence[Neighbour]) -> Path:
+    """Put the batch's similar tracks into a track's ``report.html``: the page's similar card
+    (between :data:`SIMILAR_START` and :data:`SIMILAR_END`) is replaced, and the page written
+    atomically; a page without that card (or none) is written afresh by :func:`write_report`.
+
+    Raises:
+        InputError: the folder has no readable ``analysis.json`` (when the page is rewritten).
+        OutputError: the page cannot be written.
+    """
+    from midi2img.io import atomic_write_text
+
+    target = Path(track_folder) / REPORT_NAME
+    try:
+        page = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        page = ""
+    start, end = page.find(SIMILAR_START), page.find(SIMILAR_END)
+    if start < 0 or end < start:
+        return write_report(track_folder, similar=similar)
+    page = page[:start] + similar_section(similar) + page[end + len(SIMILAR_END):]
+    return atomic_write_text(target, page)
