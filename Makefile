@@ -52,6 +52,7 @@ demo: install
 bench: install
 	$(PY) bench/bench.py --out bench/RESULTS.md
 	$(PY) bench/bench_clip.py --out bench/clip.md
+	$(PY) bench/bench_index_map.py --out bench/index_map.md
 
 # every real prompt checked for mood words from opposite quadrants (about 20 min)
 bench-story: install
@@ -122,3 +123,4 @@ clean:
 # the README's screenshot of the demo's report, taken by the browser tests' headless Chromium
 screenshot: demo
 	$(PY) tests/browser.py $(OUT)/demo/report.html docs/report.png --width 1100 --height 1400 --viewport
+	$(PY) tools/index_screenshot.py $(OUT)/emotion4q-20 docs/index.png

@@ -7,6 +7,7 @@ responsiveness (the figures are printed; ``bench/bench_index_map.py`` writes the
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import json
 import re
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from browser import Browser, Page, require_chromium
+from conftest import require_data
 from helpers import SMALL, cadence_midi, pulse_audio, run_cli, triad_midi
 from midi2img.report.html import merge_tags
 from midi2img.report.index import TOP_TAGS, render_index
@@ -214,5 +216,83 @@ def test_map_of_2000_tracks_filters_colours_and_stays_responsive(browser: Browse
         assert page.errors == [] and page.foreign_requests() == []
         page.set_viewport(390, 844, mobile=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def emotion4q_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight real emotion4q recordings (the first two of each labelled quadrant by song id),
+    converted with ``--report`` as a user converts a folder."""
+    root = require_data("emotion4q")
+    with open(root / "metadata.csv", newline="", encoding="utf-8") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["song"])
+    picked = [r for q in ("Q1", "Q2", "Q3", "Q4") for r in [x for x in rows
+                                                             if x["quadrant"] == q][:2]]
+    out = tmp_path_factory.mktemp("e4q")
+    r = run_cli("convert", *(str(root / p["file"]) for p in picked), "-o", str(out), "--report",
+                "--quiet", *SMALL, timeout=900)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_map_of_real_recordings_clicks_through(emotion4q_batch: Path, browser: Browser) -> None:
+    out = emotion4q_batch
+    folders = sorted(p for p in out.iterdir() if (p / "analysis.json").is_file())
+    assert len(folders) == 8
+    quads = {f.name: json.loads((f / "analysis.json").read_text())["affect"]["quadrant"]
+             for f in folders}
+    page = _open(browser, out / "index.html")
+    try:
+        assert page.evaluate("document.querySelectorAll('#map-plot a[data-i]').length") == 8
+        # each point sits in the quadrant of the plane its recording's affect says
+        pts = page.evaluate("Array.from(document.querySelectorAll('#map-plot a[data-i]'), (a) =>"
+                            " { const r = a.getBoundingClientRect(); return [a.dataset.i,"
+                            " r.left + r.width / 2, r.top + r.height / 2]; })")
+        plot = page.evaluate("(() => { const r = document.getElementById('map-plot')"
+                             ".getBoundingClientRect(); return [r.left, r.top, r.width,"
+                             " r.height]; })()")
+        data = page.evaluate("JSON.parse(document.getElementById('map-data').textContent)")
+        for i, x, y in pts:
+            name = Path(data["tracks"][int(i)]["n"]).stem
+            q = quads[name]
+            right = x > plot[0] + plot[2] / 2
+            up = y < plot[1] + plot[3] / 2
+            assert right == (q in ("Q1", "Q4")) and up == (q in ("Q1", "Q2")), (name, q)
+        # filter by each mood the batch has: exactly its recordings, in the map and the table
+        assert len(set(quads.values())) >= 3
+        for q in sorted(set(quads.values())):
+            page.evaluate(f"(() => {{ const s = document.getElementById('m-quadrant');"
+                          f" s.value = {json.dumps(q)}; s.dispatchEvent(new Event('change'));"
+                          f" }})()")
+            n = sum(v == q for v in quads.values())
+            assert _visible(page, "#map-plot a[data-i]") == n
+            assert _visible(page, "#tracks tbody tr") == n
+        page.evaluate("(() => { const s = document.getElementById('m-quadrant'); s.value = '';"
+                      " s.dispatchEvent(new Event('change')); })()")
+        assert _visible(page, "#map-plot a[data-i]") == 8
+        # hover a recording: its picture and a play button that plays the real file
+        first = Path(data["tracks"][0]["n"]).name
+        _hover(page, _point(page, data["tracks"][0]["n"]))
+        assert first in page.evaluate("document.getElementById('m-card').innerText")
+        assert page.evaluate("document.getElementById('m-img').naturalWidth") > 0
+        page.click("#m-play")
+        err = page.evaluate("new Promise((r) => { const a = document.getElementById('m-audio');"
+                            " if (a.readyState > 0) r(a.error);"
+                            " a.addEventListener('loadedmetadata', () => r(a.error));"
+                            " a.addEventListener('error', () => r(a.error.code)); })")
+        assert err is None
+        # click through to the report, which lists the five nearest recordings of the batch
+        target = folders[3].name
+        page.click(_point(page, data["tracks"][[Path(t["n"]).stem for t in data["tracks"]]
+                                                .index(target)]["n"]))
+        page.evaluate("new Promise((r) => setTimeout(r, 300))")
+        assert page.evaluate("location.pathname").endswith(f"/{target}/report.html")
+        links = page.evaluate("Array.from(document.querySelectorAll('#similar a'),"
+                              " (a) => a.getAttribute('href'))")
+        assert len(links) == 5 and all(h.endswith("/report.html") for h in links)
+        assert [Path(h).parent.name for h in links] == [
+            nb.name for nb in similar_to(out / target, out)][:5]
+        assert page.errors == []
     finally:
         page.close()
