@@ -60,6 +60,7 @@ class Flag:
         source: For a derived field: the field whose command-line value ``parse`` reads.
         argument: A positional argument rather than an option.
         show_default: Show the default in ``--help``.
+        metavar: How ``--help`` names the value (``<word>``); None: from its type.
     """
 
     names: tuple[str, ...] = ()
@@ -71,6 +72,7 @@ class Flag:
     source: str | None = None
     argument: bool = False
     show_default: bool = True
+    metavar: str | None = None
 
     def __post_init__(self) -> None:
         kinds = (bool(self.names), self.argument, self.source is not None)
@@ -91,10 +93,12 @@ def _field(default: Any, default_factory: Any, spec: Flag) -> Any:
 
 def flag(*names: str, help: Lazy, default: Any = MISSING, default_factory: Any = MISSING,
          cli_type: Any = None, cli_default: Any = FIELD_DEFAULT, choices: LazyChoices | None = None,
-         parse: Callable[[Any], Any] | None = None, show_default: bool = True) -> Any:
+         parse: Callable[[Any], Any] | None = None, show_default: bool = True,
+         metavar: str | None = None) -> Any:
     """A dataclass field that the command-line option ``names`` sets (see :class:`Flag`)."""
     return _field(default, default_factory, Flag(
-        names, help, cli_type, cli_default, choices, parse, show_default=show_default))
+        names, help, cli_type, cli_default, choices, parse, show_default=show_default,
+        metavar=metavar))
 
 
 def argument(*, help: Lazy, default: Any = MISSING, default_factory: Any = MISSING,

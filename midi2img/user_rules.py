@@ -256,11 +256,11 @@ class UserRules:
         "(docs/examples/my-rules.toml).")
     add_keywords: tuple[str, ...] = flag(
         "--add-keyword", default=(), cli_type=list[str] | None, cli_default=None,
-        parse=_words("--add-keyword"), show_default=False,
+        parse=_words("--add-keyword"), show_default=False, metavar="<word>",
         help="Add this word to the keywords (weight 1, placed as a subject); repeatable.")
     exclude_keywords: tuple[str, ...] = flag(
         "--exclude-keyword", default=(), cli_type=list[str] | None, cli_default=None,
-        parse=_words("--exclude-keyword"), show_default=False,
+        parse=_words("--exclude-keyword"), show_default=False, metavar="<word>",
         help="Leave this word out of the keywords (case-insensitive, the whole keyword); "
         "repeatable.")
     prompt_template: str | None = flag(

@@ -248,6 +248,8 @@ def test_help_choices_short_help_completion_bare(tmp_path: Path) -> None:
     assert "--image <auto|sd|abstract|none>" in help_text
     assert "--style <abstract|album-cover|painting|photo|FILE.toml>" in help_text
     assert "--device <auto|cuda|mps|cpu>" in help_text
+    assert "--add-keyword <word>" in help_text and "--exclude-keyword <word>" in help_text
+    assert "--clip-model <auto|none|ID|FOLDER>" in help_text
     bare = run_cli()
     assert bare.returncode == 0 and "Commands:" in bare.stdout and "convert" in bare.stdout
     assert "--install-completion" in bare.stdout

@@ -58,7 +58,8 @@ class OptionGroup:
             if d.flag.argument:
                 info: Any = typer.Argument(help=d.help, show_default=False)
             else:
-                info = typer.Option(*d.flag.names, help=d.help, show_default=d.flag.show_default)
+                info = typer.Option(*d.flag.names, help=d.help, show_default=d.flag.show_default,
+                                    metavar=d.flag.metavar)
             params.append(inspect.Parameter(d.key, inspect.Parameter.KEYWORD_ONLY,
                                             annotation=Annotated[d.cli_type, info],
                                             default=d.cli_default))

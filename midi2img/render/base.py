@@ -143,7 +143,7 @@ class RenderOptions:
         help="Also write the candidates not kept, into candidates/ (their scores are in "
         "analysis.json and the report either way).")
     clip_model: str = flag(
-        "--clip-model", default=CLIP_AUTO,
+        "--clip-model", default=CLIP_AUTO, metavar="<auto|none|ID|FOLDER>",
         help="CLIP model scoring text-image agreement of the candidates: auto (the default "
         "model when it is in the Hugging Face cache, else none), none (the image affect score "
         "alone chooses), a Hub id or a local folder (it must load).")
