@@ -203,6 +203,9 @@ def test_resume_and_report_keep_the_lists_of_the_whole_batch(tmp_path: Path) -> 
                          ("three", {"one", "two"})):
         rows = _similar_rows((out / name / "report.html").read_text())
         assert {row[0] for row in rows} == others
+    # the index shows the skipped tracks like the new one: in the gallery, not as failures
+    index = (out / "index.html").read_text()
+    assert index.count("data-thumb=") == 3 and "data-failed=" not in index
     assert not list(out.rglob(".*"))  # atomic writes leave nothing behind
     # `midi2img report OUT` writes the same lists
     before = (out / "one" / "report.html").read_text()

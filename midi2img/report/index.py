@@ -2,7 +2,8 @@
 
 A thumbnail grid and a sortable table (click a column header; a few lines of inline script
 allowed by a hash in the page's Content-Security-Policy) of every track of a run, each row
-linking to the track's ``report.html``; failed and skipped tracks are listed with their error.
+linking to the track's ``report.html`` (a track ``--resume`` skipped, its folder complete, is
+shown like one converted in the run); failed tracks are listed with their error.
 The run log gives each track's record; everything else (key, tempo, genre, quadrant, duration,
 image) is read from the track's ``analysis.json`` as a typed record
 (:func:`midi2img.contract.read_track_folder`).
@@ -34,6 +35,9 @@ from midi2img.similar import MODE_STEP, TEMPO_OCTAVE_SHARE, WEIGHTS, TrackFeatur
 
 #: File name of the batch index inside the output folder.
 INDEX_NAME = "index.html"
+#: The run statuses of a track whose folder is complete: converted in this run, or skipped by
+#: ``--resume`` because it already was.
+DONE = ("ok", "skipped")
 #: Longest side, in pixels, of a thumbnail.
 THUMB_PX = 192
 #: The table's columns: (key, header, sort type).
@@ -604,7 +608,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
     data, index = map_data(rows)
     thumbs = []
     for r, i in zip(rows, index, strict=True):
-        if r["status"] != "ok" or not r["folder"]:
+        if r["status"] not in DONE or not r["folder"]:
             continue
         pic = (f'<img src="{r["thumb"]}" alt="" loading="lazy">' if r["thumb"]
                else '<span class="noimg">no image</span>')
@@ -623,7 +627,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
                       f"{cells[k][1]}</td>" for k, _, t in COLUMNS)
         at = f' data-i="{i}"' if i >= 0 else ""
         body.append(f'<tr data-status="{_e(r["status"])}"{at}>{tds}</tr>')
-    failed = [r for r in rows if r["status"] != "ok" or r["error"]]
+    failed = [r for r in rows if r["status"] not in DONE or r["error"]]
     fail_html = ""
     if failed:
         items = "".join(f'<li data-failed="{_e(r["name"])}"><b>{_e(r["source"])}</b> '
@@ -631,7 +635,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], *, title: str = "midi2img ba
                         f'<span class="err">{_e(r["error"] or "no error message")}</span></li>'
                         for r in failed)
         fail_html = (f'<section id="failures" data-section="failures" class="card">'
-                     f'<h2>Failed and skipped</h2><ul class="failures">{items}</ul></section>')
+                     f'<h2>Failed</h2><ul class="failures">{items}</ul></section>')
     pick = ""
     if data["tracks"]:
         names = "".join(f'<option value="{n}">{_e(t["n"])}</option>'
