@@ -335,6 +335,13 @@ class Page:
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box["x"], "y": box["y"],
                                                    "button": "left", "clickCount": 1})
 
+    def click_to_load(self, selector: str, *, timeout_s: float = 30.0) -> None:
+        """Click a link (:meth:`click`) and wait for the load event of the page it opens."""
+        self._loaded.clear()
+        self.click(selector)
+        if not self._loaded.wait(timeout_s):
+            raise BrowserError(f"clicking {selector!r}: no page loaded in {timeout_s} s")
+
     def settle(self) -> None:
         """Wait for web fonts, for every image to be decoded and for two frames to be drawn."""
         self.evaluate("document.fonts.ready"

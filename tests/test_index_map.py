@@ -141,8 +141,7 @@ def test_map_of_a_real_batch(batch: Path, browser: Browser, tmp_path: Path) -> N
                              ".getAttribute('aria-sort')") == "ascending"
         assert page.errors == []
         # a click on a point opens the report
-        page.click(_point(page, "minor.mid"))
-        page.evaluate("new Promise((r) => setTimeout(r, 300))")
+        page.click_to_load(_point(page, "minor.mid"))
         assert page.evaluate("location.pathname").endswith("/minor/report.html")
     finally:
         page.close()
@@ -284,9 +283,8 @@ def test_map_of_real_recordings_clicks_through(emotion4q_batch: Path, browser: B
         assert err is None
         # click through to the report, which lists the five nearest recordings of the batch
         target = folders[3].name
-        page.click(_point(page, data["tracks"][[Path(t["n"]).stem for t in data["tracks"]]
-                                                .index(target)]["n"]))
-        page.evaluate("new Promise((r) => setTimeout(r, 300))")
+        stems = [Path(t["n"]).stem for t in data["tracks"]]
+        page.click_to_load(_point(page, data["tracks"][stems.index(target)]["n"]))
         assert page.evaluate("location.pathname").endswith(f"/{target}/report.html")
         links = page.evaluate("Array.from(document.querySelectorAll('#similar a'),"
                               " (a) => a.getAttribute('href'))")
