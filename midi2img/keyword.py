@@ -46,3 +46,9 @@ class Keyword:
         """The contract's keyword object."""
         return {"keyword": self.keyword, "weight": round(self.weight, 4), "because": self.because,
                 "kind": self.kind, "rule": self.rule}
+
+
+def rule_label(rule: str, origin: str | None) -> str:
+    """How evidence names a rule: ``rule tempo-fast``, or ``user rule r3 in my-rules.toml``
+    for a rule of the user's rule file ``origin`` (``--rules``)."""
+    return f"rule {rule}" if origin is None else f"user rule {rule} in {origin}"

@@ -25,7 +25,7 @@ from typing import Any
 from midi2img import tables
 from midi2img.gtzan.model import GenrePrediction
 from midi2img.keyword import KINDS as KINDS  # re-exported: the kinds of keyword
-from midi2img.keyword import Keyword
+from midi2img.keyword import Keyword, rule_label
 from midi2img.mood.model import AffectEstimate
 from midi2img.mood_story import SIGNS, Cue, MoodBook, default_moods, mood_story, tag_cues
 from midi2img.tag_rules import TagRuleBook, tag_keywords
@@ -62,9 +62,7 @@ class Rule:
     def label(self) -> str:
         """How evidence names the rule: ``rule tempo-fast``, or ``user rule r3 in
         my-rules.toml`` for one of a user's rule file (``--rules``)."""
-        if self.origin is None:
-            return f"rule {self.id}"
-        return f"user rule {self.id} in {self.origin}"
+        return rule_label(self.id, self.origin)
 
     def directions(self) -> dict[str, int]:
         """The affect axes this cue points along: ``{"valence": +1, ...}``."""

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from midi2img import tables
-from midi2img.keyword import Keyword
+from midi2img.keyword import Keyword, rule_label
 
 #: The rules file and the measured thresholds, both in ``midi2img.keywords``.
 RULES_FILE = "tags.toml"
@@ -97,9 +97,7 @@ class TagRule:
     def label(self) -> str:
         """How evidence names the rule: ``rule tag-piano``, or ``user rule tag-piano in
         my-rules.toml`` for one of a user's rule file (``--rules``)."""
-        if self.origin is None:
-            return f"rule tag-{self.id}"
-        return f"user rule tag-{self.id} in {self.origin}"
+        return rule_label(f"tag-{self.id}", self.origin)
 
     def __post_init__(self) -> None:
         if not self.when:
