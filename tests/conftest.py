@@ -115,6 +115,14 @@ def require_data(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Stable Diffusion pipeline, built and saved once a session."""
+    from midi2img.render import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """demo.mid and demo.wav: I-V-vi-IV in C major at 120 BPM, 8 bars, rendered by fluidsynth."""
     from midi2img.demo import write_demo

@@ -24,13 +24,6 @@ SD = ["--steps", "2", "--width", "64", "--height", "64"]
 
 
 @pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from midi2img.render import save_tiny_pipeline
-
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd")
-
-
-@pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from midi2img.render.clip_score import save_tiny_clip
 
@@ -64,11 +57,11 @@ def _totals(cands: list[dict[str, Any]], weights: dict[str, float]) -> list[floa
 
 
 @pytest.fixture(scope="module")
-def sd_run(tiny_sd: Path, tiny_clip: Path, track: Path,
+def sd_run(tiny_model: Path, tiny_clip: Path, track: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cands") / "out"
     r = runner.invoke(app, ["convert", str(track), "-o", str(out), "--image", "sd", "--model",
-                            str(tiny_sd), "--clip-model", str(tiny_clip), "--candidates", "4",
+                            str(tiny_model), "--clip-model", str(tiny_clip), "--candidates", "4",
                             "--rounds", "2", "--keep-candidates", "--report", *SD])
     assert r.exit_code == 0, r.output
     return out / "cadence"
@@ -232,7 +225,7 @@ def test_bad_candidate_options_are_refused(flag: str, value: str, track: Path,
     assert not (tmp_path / "o").exists()
 
 
-def test_prompt_emphasis_scales_the_keywords_embeddings(tiny_sd: Path) -> None:
+def test_prompt_emphasis_scales_the_keywords_embeddings(tiny_model: Path) -> None:
     import torch
 
     from midi2img.render import RenderOptions
@@ -245,7 +238,7 @@ def test_prompt_emphasis_scales_the_keywords_embeddings(tiny_sd: Path) -> None:
         weighted_text,
     )
 
-    backend = DiffusionBackend(RenderOptions(model=str(tiny_sd), steps=2, width=64, height=64))
+    backend = DiffusionBackend(RenderOptions(model=str(tiny_model), steps=2, width=64, height=64))
     pipe = backend.pipeline
     prompt = "oil painting, golden light, stormy sea, slow waltz"
     ref = pipe.encode_prompt(prompt, "cpu", 1, False)[0].detach()

@@ -24,13 +24,6 @@ SD = ["--steps", "2", "--width", "64", "--height", "64"]
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from midi2img.render import save_tiny_pipeline
-
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd")
-
-
-@pytest.fixture(scope="session")
 def tracks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("midi")
     a = d / "bright.mid"
